@@ -1,0 +1,189 @@
+//! Users: `Email`, `UserName`, and what a create or an update carries.
+
+use chrono::{DateTime, Utc};
+
+use super::char_len;
+
+pub const EMAIL_MAX_CHARS: usize = 254;
+pub const NAME_MAX_CHARS: usize = 200;
+
+/// A trimmed, plausible e-mail address (`local@domain.tld`), at most 254
+/// characters. Kept as given; uniqueness is case-insensitive in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let email = raw.trim();
+        if email.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if char_len(email) > EMAIL_MAX_CHARS {
+            return Err(format!("must be at most {EMAIL_MAX_CHARS} characters"));
+        }
+        if email.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("must not contain spaces or control characters".into());
+        }
+        let plausible = email_address::EmailAddress::is_valid(email)
+            && email
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| has_inner_dot(domain));
+        if !plausible {
+            return Err("must be an e-mail address like name@example.com".into());
+        }
+        Ok(Self(email.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn has_inner_dot(domain: &str) -> bool {
+    domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+}
+
+/// A trimmed display name: 1 to 200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl UserName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if char_len(name) > NAME_MAX_CHARS {
+            return Err(format!("must be at most {NAME_MAX_CHARS} characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: UserName,
+}
+
+/// A partial update; the HTTP layer guarantees at least one field is set.
+#[derive(Debug, Clone)]
+pub struct UserPatch {
+    pub email: Option<Email>,
+    pub name: Option<UserName>,
+}
+
+/// A user as stored. Rows may have been written by plain SQL, so the text
+/// fields are kept as they are rather than re-validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn version(&self) -> Version {
+        Version::of(self.updated_at)
+    }
+}
+
+/// What an `ETag` names: the row's `updated_at` in microseconds. Storage makes
+/// every write move `updated_at` forward by at least one microsecond, so two
+/// states of a row never share a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version(pub i64);
+
+impl Version {
+    pub fn of(updated_at: DateTime<Utc>) -> Self {
+        Self(updated_at.timestamp_micros())
+    }
+
+    pub fn timestamp(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.0).unwrap_or_default()
+    }
+
+    /// The strong entity tag, quotes included.
+    pub fn etag(self) -> String {
+        format!("\"v{}\"", self.0)
+    }
+
+    /// Reads one entity tag back; anything we did not issue is `None`.
+    pub fn from_etag(tag: &str) -> Option<Self> {
+        let inner = tag.trim().strip_prefix("\"v")?.strip_suffix('"')?;
+        if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        inner.parse().ok().map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_kept_as_given() {
+        assert_eq!(
+            Email::parse("  Ada@Example.com ").unwrap().as_str(),
+            "Ada@Example.com"
+        );
+    }
+
+    #[test]
+    fn implausible_emails_are_rejected() {
+        for bad in [
+            "",
+            "   ",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@localhost",
+            "ada@example.",
+            "a da@example.com",
+            "ada@exa\0mple.com",
+            "ada@@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails_over_254_characters_are_rejected() {
+        let local = "a".repeat(64);
+        let domain = format!("{}.com", "b".repeat(186));
+        let ok = format!("{local}@{domain}");
+        assert_eq!(ok.len(), 255);
+        assert!(Email::parse(&ok).is_err());
+        assert!(Email::parse(&ok[1..]).is_ok());
+    }
+
+    #[test]
+    fn names_are_one_to_two_hundred_characters_without_controls() {
+        assert_eq!(UserName::parse(" Ada ").unwrap().as_str(), "Ada");
+        assert!(UserName::parse("").is_err());
+        assert!(UserName::parse(" \t ").is_err());
+        assert!(UserName::parse(&"é".repeat(200)).is_ok());
+        assert!(UserName::parse(&"é".repeat(201)).is_err());
+        assert!(UserName::parse("Ada\u{0}").is_err());
+        assert!(UserName::parse("A\nda").is_err());
+    }
+
+    #[test]
+    fn etags_round_trip_and_foreign_tags_do_not_parse() {
+        let v = Version(1_764_000_000_123_456);
+        assert_eq!(Version::from_etag(&v.etag()), Some(v));
+        for foreign in ["*", "\"abc\"", "W/\"v1\"", "\"v\"", "v12", "\"v-1\""] {
+            assert_eq!(Version::from_etag(foreign), None, "{foreign}");
+        }
+    }
+}

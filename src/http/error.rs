@@ -1,0 +1,180 @@
+//! The one error type a client can see, and its one mapping to
+//! `application/problem+json` (RFC 9457).
+//!
+//! Internal causes never reach the client: a 5xx carries a generic detail,
+//! and the cause rides in the response's extensions to the request logger,
+//! which logs it once beside the request id.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::storage::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One rejected field of a request body, named as the client wrote it
+/// (`email`, `items[0].sku`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON, or a path or query parameter is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: no such resource or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the e-mail address belongs to another user.
+    #[error("a user with this e-mail address already exists")]
+    EmailTaken,
+    /// 409: the request conflicts with the resource's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` does not name the current version.
+    #[error("the resource has changed since the given ETag; fetch it again")]
+    PreconditionFailed,
+    /// 413: the body is over the limit.
+    #[error("the request body is over {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 415: the body is not `application/json`.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// 422: well-formed JSON that breaks a rule, one entry per field.
+    #[error("the request body breaks {} rule(s)", .0.len())]
+    Validation(Vec<FieldError>),
+    /// 503: the database cannot be reached or has no free connection in time.
+    #[error("the service cannot reach its database; retry shortly")]
+    Unavailable(String),
+    /// 500: anything else; the cause is logged, never sent.
+    #[error("an internal error occurred")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The cause of a 5xx, for the request logger.
+#[derive(Debug, Clone)]
+pub struct LoggedCause(pub String);
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+/// Builds a problem+json response; also used for the framework's own bare
+/// error answers (405, timeouts), so every error looks alike.
+pub fn problem_response(
+    status: StatusCode,
+    kind: &str,
+    detail: String,
+    errors: Option<&[FieldError]>,
+) -> Response {
+    let problem = Problem {
+        kind,
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::EmailTaken | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, relative problem type URI per kind of failure.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "/problems/bad-request",
+            Self::NotFound(_) => "/problems/not-found",
+            Self::EmailTaken => "/problems/email-taken",
+            Self::Conflict(_) => "/problems/conflict",
+            Self::PreconditionFailed => "/problems/precondition-failed",
+            Self::PayloadTooLarge(_) => "/problems/payload-too-large",
+            Self::UnsupportedMediaType => "/problems/unsupported-media-type",
+            Self::Validation(_) => "/problems/validation",
+            Self::Unavailable(_) => "/problems/unavailable",
+            Self::Internal(_) => "/problems/internal",
+        }
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let errors = match &self {
+            Self::Validation(errors) => Some(errors.as_slice()),
+            Self::EmailTaken => None,
+            _ => None,
+        };
+        let mut response = problem_response(self.status(), self.kind(), self.to_string(), errors);
+        match &self {
+            Self::Unavailable(cause) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response.extensions_mut().insert(LoggedCause(cause.clone()));
+            }
+            Self::Internal(cause) => {
+                response
+                    .extensions_mut()
+                    .insert(LoggedCause(format!("{cause:#}")));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("no such resource".into()),
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::UserHasOrders => Self::Conflict(
+                "the user has orders; cancel them instead of deleting the user".into(),
+            ),
+            StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Extractors that turn raw request parts into checked values, answering
+//! every failure with our own problem+json instead of axum's plain text.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request};
+use axum::http::{header, request::Parts, HeaderMap};
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::domain::Version;
+use crate::storage::Precondition;
+
+/// Largest accepted body: exactly 64 KiB is fine, one byte more is 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A request body that is `application/json`, within the limit, and valid
+/// JSON. What the JSON must contain is each handler's business.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+            return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+        }
+        let bytes = read_limited(req.into_body()).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::BadRequest(
+                "the request body is empty; send a JSON object".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))
+    }
+}
+
+/// Reads a body of any framing (declared length or chunked) up to the limit.
+async fn read_limited(body: Body) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(body, BODY_LIMIT).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::PayloadTooLarge(BODY_LIMIT))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+/// `application/json` in any letter case, with `charset=utf-8` or no parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';').map(str::trim);
+    let essence_ok = parts
+        .next()
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/json"));
+    essence_ok
+        && parts.filter(|p| !p.is_empty()).all(|param| {
+            param.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("charset")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            })
+        })
+}
+
+/// A resource id from the path: decimal digits only, within 64 bits.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let bad =
+            || ApiError::BadRequest("the id in the path must be a positive decimal integer".into());
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| bad())?;
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        raw.parse().map(Id).map_err(|_| bad())
+    }
+}
+
+/// Query parameters as name/value pairs; each name at most once, and only
+/// the names the route knows (a typo is an error, not a silent no-op).
+pub struct QueryParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
+            .await
+            .unwrap_or(RawQuery(None));
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+            .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
+        Ok(Self(pairs))
+    }
+}
+
+impl QueryParams {
+    /// Checks every name is in `known` and appears once.
+    pub fn only(self, known: &[&str]) -> Result<Self, ApiError> {
+        for (i, (name, _)) in self.0.iter().enumerate() {
+            if !known.contains(&name.as_str()) {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{name}`; this route takes {}",
+                    known.join(", ")
+                )));
+            }
+            if self.0[..i].iter().any(|(n, _)| n == name) {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter `{name}` is given twice"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The `If-Match` precondition. `*` matches any existing resource; tags we
+/// did not issue (weak ones included: `If-Match` compares strongly) match
+/// nothing, so they answer 412.
+pub struct IfMatch(pub Precondition);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut values = parts.headers.get_all(header::IF_MATCH).iter().peekable();
+        if values.peek().is_none() {
+            return Ok(Self(Precondition::None));
+        }
+        let mut versions = Vec::new();
+        for value in values {
+            let Ok(text) = value.to_str() else { continue };
+            for tag in text.split(',').map(str::trim) {
+                if tag == "*" {
+                    return Ok(Self(Precondition::None));
+                }
+                versions.extend(Version::from_etag(tag));
+            }
+        }
+        Ok(Self(Precondition::AnyOf(versions)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn json_media_type_accepts_any_case_and_utf8_charset() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+        ] {
+            assert!(is_json(&with_type(ok)), "{ok}");
+        }
+        for bad in [
+            "text/plain",
+            "application/jsonx",
+            "application/json; charset=latin1",
+            "application/x-www-form-urlencoded",
+        ] {
+            assert!(!is_json(&with_type(bad)), "{bad}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

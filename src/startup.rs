@@ -1,0 +1,75 @@
+//! Building and running the application: the one path `main` and the tests
+//! both take.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http::{router, AppState};
+use crate::storage;
+
+/// A bound, migrated, ready-to-serve application.
+pub struct Application {
+    listener: TcpListener,
+    app: axum::Router,
+}
+
+impl Application {
+    /// Opens the database, applies migrations and binds the listener (port 0
+    /// picks a free port, as the tests do).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let store = storage::open(settings).await?;
+        let app = router(AppState { store }, settings.request_timeout());
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("could not listen on {}", settings.bind))?;
+        Ok(Self { listener, app })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(address = %self.local_addr(), "serving");
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Applies pending migrations and returns: `orderly migrate`.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    storage::open(settings).await.map(drop)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
