@@ -36,7 +36,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db_pool: DbPool,
-    pub backend: Backend,
     _database: TestDatabase,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -62,7 +61,6 @@ impl TestApp {
             address,
             client,
             db_pool,
-            backend,
             _database: database,
             _stop: stop,
         }
