@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-DATABASE_URL="$database_url" ORDERLY_BIND="127.0.0.1:$port" ./target/debug/orderly serve >"$log" 2>&1 &
+DATABASE_URL="$database_url" ORDERLY_BIND="127.0.0.1:$port" "${CARGO_TARGET_DIR:-$root/target}/debug/orderly" serve >"$log" 2>&1 &
 server_pid=$!
 
 base_url="http://127.0.0.1:$port"
