@@ -142,7 +142,6 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let errors = match &self {
             Self::Validation(errors) => Some(errors.as_slice()),
-            Self::EmailTaken => None,
             _ => None,
         };
         let mut response = problem_response(self.status(), self.kind(), self.to_string(), errors);

@@ -73,6 +73,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// Why a conditional write matched no row, given a fresh read of it: the row
+/// is gone (`NotFound`) or its version moved on (`VersionMismatch`).
+pub(crate) fn stale_or_missing<T>(fresh_read: StoreResult<T>) -> StoreError {
+    match fresh_read {
+        Ok(_) => StoreError::VersionMismatch,
+        Err(e) => e,
+    }
+}
+
 /// Opens the configured database and applies pending migrations.
 pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match settings.database()? {

@@ -189,11 +189,7 @@ impl Store for PgStore {
             .await?
         {
             Some(user) => Ok(user),
-            // Nothing matched: tell a missing row from a stale version.
-            None => match self.get_user(id).await {
-                Ok(_) => Err(StoreError::VersionMismatch),
-                Err(e) => Err(e),
-            },
+            None => Err(super::stale_or_missing(self.get_user(id).await)),
         }
     }
 

@@ -211,10 +211,7 @@ impl Store for SqliteStore {
         .map_err(db_error)?;
         match row {
             Some(row) => Ok(user_from_row(&row)),
-            None => match self.get_user(id).await {
-                Ok(_) => Err(StoreError::VersionMismatch),
-                Err(e) => Err(e),
-            },
+            None => Err(super::stale_or_missing(self.get_user(id).await)),
         }
     }
 
