@@ -69,9 +69,27 @@ pub struct Settings {
     )]
     pub request_timeout_ms: u64,
 
+    /// How often stored idempotent responses older than 24 hours are purged, in milliseconds.
+    #[arg(long, env = "ORDERLY_KEY_PURGE_INTERVAL_MS", default_value_t = 600_000, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub key_purge_interval_ms: u64,
+
+    /// Faults to inject, for tests only: no flag or variable reaches them.
+    #[arg(skip)]
+    pub faults: Faults,
+
     /// Log line format.
     #[arg(long, env = "ORDERLY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
+}
+
+/// Failures the tests switch on to prove that a half-done write leaves
+/// nothing behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Order creation fails after the order row is written and before its
+    /// items are.
+    pub fail_order_before_items: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -129,6 +147,10 @@ impl Settings {
 
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.pool_timeout_ms)
+    }
+
+    pub fn key_purge_interval(&self) -> Duration {
+        Duration::from_millis(self.key_purge_interval_ms)
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -2,18 +2,22 @@
 //! both take.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::http::{router, AppState};
-use crate::storage;
+use crate::storage::{self, Store};
 
 /// A bound, migrated, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
     app: axum::Router,
+    store: Arc<dyn Store>,
+    key_purge_interval: Duration,
 }
 
 impl Application {
@@ -21,11 +25,21 @@ impl Application {
     /// picks a free port, as the tests do).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let store = storage::open(settings).await?;
-        let app = router(AppState { store }, settings.request_timeout());
+        let app = router(
+            AppState {
+                store: store.clone(),
+            },
+            settings.request_timeout(),
+        );
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("could not listen on {}", settings.bind))?;
-        Ok(Self { listener, app })
+        Ok(Self {
+            listener,
+            app,
+            store,
+            key_purge_interval: settings.key_purge_interval(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -40,9 +54,26 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving");
-        axum::serve(self.listener, self.app)
+        let purger = tokio::spawn(purge_expired_keys(self.store, self.key_purge_interval));
+        let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        purger.abort();
+        served
+    }
+}
+
+/// Deletes expired idempotency keys now and then, beside the requests.
+async fn purge_expired_keys(store: Arc<dyn Store>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.purge_expired_keys().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
+        }
     }
 }
 

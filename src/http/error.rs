@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
+    /// 409: a request with this idempotency key is still running.
+    #[error("a request with this Idempotency-Key is still running; retry shortly")]
+    KeyInFlight,
     /// 412: `If-Match` does not name the current version.
     #[error("the resource has changed since the given ETag; fetch it again")]
     PreconditionFailed,
@@ -56,6 +59,9 @@ pub enum ApiError {
     /// 422: well-formed JSON that breaks a rule, one entry per field.
     #[error("the request body breaks {} rule(s)", .0.len())]
     Validation(Vec<FieldError>),
+    /// 422: the idempotency key was first used with another request body.
+    #[error("this Idempotency-Key was used with a different request body")]
+    KeyReused,
     /// 503: the database cannot be reached or has no free connection in time.
     #[error("the service cannot reach its database; retry shortly")]
     Unavailable(String),
@@ -107,11 +113,11 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::EmailTaken | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::Conflict(_) | Self::KeyInFlight => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,6 +130,8 @@ impl ApiError {
             Self::NotFound(_) => "/problems/not-found",
             Self::EmailTaken => "/problems/email-taken",
             Self::Conflict(_) => "/problems/conflict",
+            Self::KeyInFlight => "/problems/idempotency-key-in-flight",
+            Self::KeyReused => "/problems/idempotency-key-reused",
             Self::PreconditionFailed => "/problems/precondition-failed",
             Self::PayloadTooLarge(_) => "/problems/payload-too-large",
             Self::UnsupportedMediaType => "/problems/unsupported-media-type",
@@ -146,6 +154,11 @@ impl IntoResponse for ApiError {
         };
         let mut response = problem_response(self.status(), self.kind(), self.to_string(), errors);
         match &self {
+            Self::KeyInFlight => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             Self::Unavailable(cause) => {
                 response
                     .headers_mut()
@@ -172,6 +185,15 @@ impl From<StoreError> for ApiError {
                 "the user has orders; cancel them instead of deleting the user".into(),
             ),
             StoreError::VersionMismatch => Self::PreconditionFailed,
+            StoreError::UnknownUser => Self::validation("user_id", "no user has this id"),
+            StoreError::IllegalMove { from, to } => {
+                Self::Conflict(format!("an order cannot move from {from} to {to}"))
+            }
+            StoreError::MovedConcurrently { now } => Self::Conflict(format!(
+                "the order moved to {now} while this request ran; fetch it and decide again"
+            )),
+            StoreError::KeyReused => Self::KeyReused,
+            StoreError::KeyInFlight => Self::KeyInFlight,
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Other(cause) => Self::Internal(cause),
         }

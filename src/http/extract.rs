@@ -7,15 +7,19 @@ use axum::http::{header, request::Parts, HeaderMap};
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::domain::Version;
+use crate::domain::{IdempotencyKey, Version};
 use crate::storage::Precondition;
 
 /// Largest accepted body: exactly 64 KiB is fine, one byte more is 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// A request body that is `application/json`, within the limit, and valid
-/// JSON. What the JSON must contain is each handler's business.
-pub struct JsonBody(pub Value);
+/// JSON. What the JSON must contain is each handler's business. The raw
+/// bytes are kept: idempotency compares bodies byte for byte.
+pub struct JsonBody {
+    pub value: Value,
+    pub raw: bytes::Bytes,
+}
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
@@ -38,7 +42,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             ));
         }
         serde_json::from_slice(&bytes)
-            .map(JsonBody)
+            .map(|value| JsonBody {
+                value,
+                raw: bytes.clone(),
+            })
             .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))
     }
 }
@@ -138,6 +145,43 @@ impl QueryParams {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The raw `Idempotency-Key` header, if any; `parse` checks it against the
+/// body it came with.
+pub struct IdempotencyHeader(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(Self(None)),
+            Some(value) => value
+                .to_str()
+                .map(|v| Self(Some(v.to_owned())))
+                .map_err(|_| {
+                    ApiError::BadRequest(
+                        "`Idempotency-Key` must be printable ASCII characters".into(),
+                    )
+                }),
+        }
+    }
+}
+
+impl IdempotencyHeader {
+    /// The key for `scope`, fingerprinted with the raw body; a malformed key
+    /// is 400 and nothing runs.
+    pub fn parse(
+        self,
+        scope: &'static str,
+        body: &JsonBody,
+    ) -> Result<Option<IdempotencyKey>, ApiError> {
+        self.0
+            .map(|raw| IdempotencyKey::parse(scope, &raw, &body.raw))
+            .transpose()
+            .map_err(ApiError::BadRequest)
     }
 }
 

@@ -27,6 +27,53 @@ impl Fields {
         }
     }
 
+    /// An array of objects, each read by `read_each` with its own `Fields`
+    /// (named `name[i].field` in errors), holding `min..=max` entries.
+    pub fn objects<T>(
+        &mut self,
+        name: &str,
+        (min, max): (usize, usize),
+        mut read_each: impl FnMut(&mut Fields) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let array = match self.map.remove(name) {
+            None | Some(Value::Null) => {
+                self.reject(name, "is required");
+                return None;
+            }
+            Some(Value::Array(array)) => array,
+            Some(_) => {
+                self.reject(name, "must be an array");
+                return None;
+            }
+        };
+        if !(min..=max).contains(&array.len()) {
+            self.reject(name, format!("must hold {min} to {max} entries"));
+            return None;
+        }
+        let mut parsed = Vec::with_capacity(array.len());
+        for (i, element) in array.into_iter().enumerate() {
+            let prefix = format!("{}{name}[{i}]", self.prefix);
+            let Value::Object(map) = element else {
+                self.errors
+                    .push(FieldError::new(prefix, "must be a JSON object"));
+                continue;
+            };
+            let mut nested = Fields {
+                map,
+                prefix: format!("{prefix}."),
+                errors: Vec::new(),
+            };
+            let value = read_each(&mut nested);
+            match nested.finish() {
+                Ok(()) => parsed.extend(value),
+                Err(ApiError::Validation(errors)) => self.errors.extend(errors),
+                Err(_) => unreachable!("finish only reports validation errors"),
+            }
+        }
+        // Entries that failed are left out; `finish` reports them.
+        Some(parsed)
+    }
+
     fn path(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
@@ -95,6 +142,16 @@ impl Fields {
         } else {
             Err(ApiError::Validation(self.errors))
         }
+    }
+}
+
+/// A JSON integer: `2.0`, `"2"` and `true` are not.
+pub fn integer(value: &Value) -> Result<i64, String> {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => {
+            n.as_i64().ok_or_else(|| "is too large".to_string())
+        }
+        _ => Err("must be an integer".to_string()),
     }
 }
 

@@ -13,11 +13,13 @@ use tower_http::timeout::TimeoutLayer;
 use crate::domain::{Cursor, Limit, PageRequest};
 use crate::storage::Store;
 
+pub mod created;
 pub mod error;
 pub mod extract;
 pub mod fields;
 mod middleware_layers;
 pub mod ops;
+pub mod orders;
 pub mod users;
 
 pub use error::ApiError;
@@ -40,6 +42,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                 .put(users::update)
                 .patch(users::update)
                 .delete(users::delete),
+        )
+        .route("/api/v1/users/{id}/orders", get(orders::list_for_user))
+        .route("/api/v1/orders", get(orders::list).post(orders::create))
+        .route(
+            "/api/v1/orders/{id}",
+            get(orders::get).put(orders::update).patch(orders::update),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -74,7 +82,7 @@ impl<T> Page<T> {
         mut rows: Vec<R>,
         limit: Limit,
         id: impl Fn(&R) -> i64,
-        show: impl Fn(R) -> T,
+        show: impl Fn(&R) -> T,
     ) -> Self {
         let more = rows.len() > usize::from(limit.get());
         rows.truncate(usize::from(limit.get()));
@@ -82,7 +90,7 @@ impl<T> Page<T> {
             .then(|| rows.last().map(|r| Cursor { after_id: id(r) }.encode()))
             .flatten();
         Self {
-            items: rows.into_iter().map(show).collect(),
+            items: rows.iter().map(show).collect(),
             next_cursor,
         }
     }

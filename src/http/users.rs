@@ -1,16 +1,18 @@
 //! `/api/v1/users`: create, read, update, delete and list users.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::created::{render_created, respond};
 use super::error::ApiError;
-use super::extract::{Id, IfMatch, JsonBody, QueryParams};
+use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::fields::{string, Fields};
 use super::{page_request, AppState, Page};
-use crate::domain::{Email, NewUser, User, UserName, UserPatch};
+use crate::domain::{Email, NewUser, StoredResponse, User, UserName, UserPatch};
+use crate::storage::Idempotent;
 
 /// A user as the API shows it: exactly these keys.
 #[derive(Serialize)]
@@ -22,20 +24,20 @@ pub struct UserBody {
     updated_at: String,
 }
 
-impl From<User> for UserBody {
-    fn from(u: User) -> Self {
+impl From<&User> for UserBody {
+    fn from(u: &User) -> Self {
         Self {
             id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
             created_at: super::timestamp(u.created_at),
             updated_at: super::timestamp(u.updated_at),
-            email: u.email,
-            name: u.name,
         }
     }
 }
 
-fn parse_new_user(body: JsonBody) -> Result<NewUser, ApiError> {
-    let mut fields = Fields::of_body(body.0)?;
+fn parse_new_user(body: &JsonBody) -> Result<NewUser, ApiError> {
+    let mut fields = Fields::of_body(body.value.clone())?;
     let email = fields.required("email", |v| Email::parse(string(v)?));
     let name = fields.required("name", |v| UserName::parse(string(v)?));
     fields.finish()?;
@@ -47,7 +49,7 @@ fn parse_new_user(body: JsonBody) -> Result<NewUser, ApiError> {
 }
 
 fn parse_user_patch(body: JsonBody) -> Result<UserPatch, ApiError> {
-    let mut fields = Fields::of_body(body.0)?;
+    let mut fields = Fields::of_body(body.value)?;
     let email = fields.optional("email", |v| Email::parse(string(v)?));
     let name = fields.optional("name", |v| UserName::parse(string(v)?));
     let patch = UserPatch { email, name };
@@ -58,38 +60,34 @@ fn parse_user_patch(body: JsonBody) -> Result<UserPatch, ApiError> {
     Ok(patch)
 }
 
-/// The user with its `ETag`, and a status.
-fn user_response(
-    status: StatusCode,
-    user: User,
-    extra: Option<(header::HeaderName, String)>,
-) -> Response {
-    let mut headers = HeaderMap::new();
-    if let Ok(etag) = HeaderValue::from_str(&user.version().etag()) {
-        headers.insert(header::ETAG, etag);
-    }
-    if let Some((name, value)) = extra {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    (status, headers, Json(UserBody::from(user))).into_response()
+/// A 200 with the user and its `ETag`.
+fn user_response(user: &User) -> Response {
+    let etag = HeaderValue::from_str(&user.version().etag()).expect("ETags are ASCII");
+    ([(header::ETAG, etag)], Json(UserBody::from(user))).into_response()
 }
 
-pub async fn create(State(app): State<AppState>, body: JsonBody) -> Result<Response, ApiError> {
-    let new = parse_new_user(body)?;
-    let user = app.store.create_user(&new).await?;
+fn render_user_created(user: &User) -> StoredResponse {
     let location = format!("/api/v1/users/{}", user.id);
-    Ok(user_response(
-        StatusCode::CREATED,
-        user,
-        Some((header::LOCATION, location)),
-    ))
+    render_created(location, user.version().etag(), &UserBody::from(user))
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    key: IdempotencyHeader,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let key = key.parse("POST /api/v1/users", &body)?;
+    let new = parse_new_user(&body)?;
+    let idempotent = key.as_ref().map(|key| Idempotent {
+        key,
+        render: &render_user_created,
+    });
+    let created = app.store.create_user(&new, idempotent).await?;
+    Ok(respond(created, render_user_created))
 }
 
 pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
-    let user = app.store.get_user(id).await?;
-    Ok(user_response(StatusCode::OK, user, None))
+    Ok(user_response(&app.store.get_user(id).await?))
 }
 
 /// `PUT` and `PATCH` alike: a partial update.
@@ -100,8 +98,9 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let patch = parse_user_patch(body)?;
-    let user = app.store.update_user(id, &patch, &precondition).await?;
-    Ok(user_response(StatusCode::OK, user, None))
+    Ok(user_response(
+        &app.store.update_user(id, &patch, &precondition).await?,
+    ))
 }
 
 pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
@@ -128,6 +127,6 @@ pub async fn list(
         users,
         page.limit,
         |u| u.id,
-        UserBody::from,
+        |u| UserBody::from(u),
     )))
 }

@@ -1,36 +1,49 @@
 //! The PostgreSQL backend (production), on tokio-postgres.
 //!
-//! Statements are prepared once per connection (`prepare_cached`) and every
-//! user operation is a single statement, so no request holds a transaction
-//! open across round trips. The pool is deadpool-postgres; the storage
-//! interface leaves room to move the hot paths onto pipelined shared
-//! connections without any handler noticing.
+//! Statements are prepared once per connection (`prepare_cached`); reads and
+//! user writes are single statements, so they hold no transaction open
+//! across round trips. The pool is deadpool-postgres; the storage interface
+//! leaves room to move hot paths onto pipelined shared connections without
+//! any handler noticing.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio_postgres::{error::SqlState, NoTls, Row};
+use tokio_postgres::{error::SqlState, NoTls};
 
-use super::{migrations::Migration, Precondition, Store, StoreError, StoreResult};
-use crate::config::Settings;
-use crate::domain::{NewUser, PageRequest, User, UserPatch};
+use super::{
+    migrations::Migration, Created, Idempotent, OrderFilter, Precondition, Store, StoreError,
+    StoreResult,
+};
+use crate::config::{Faults, Settings};
+use crate::domain::{NewOrder, NewUser, Order, OrderStatus, PageRequest, User, UserPatch, Version};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users_and_orders",
-    sql: include_str!("migrations/0001_users_and_orders.sql"),
-}];
+mod keys;
+mod orders;
+mod users;
+
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users_and_orders",
+        sql: include_str!("migrations/0001_users_and_orders.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "idempotency_keys",
+        sql: include_str!("migrations/0002_idempotency_keys.sql"),
+    },
+];
 
 /// Any constant will do; it only has to be the same in every instance so that
 /// two services starting at once apply migrations one after the other.
 const MIGRATION_LOCK: i64 = 0x006f_7264_6572_6c79;
 
-const USER_COLUMNS: &str = "id, email, name, created_at, updated_at";
-
 pub struct PgStore {
     pool: Pool,
+    faults: Faults,
 }
 
 impl PgStore {
@@ -60,7 +73,10 @@ impl PgStore {
             .await
             .map_err(|e| anyhow::anyhow!("could not connect to PostgreSQL: {e}"))?;
         migrate(&mut client).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            faults: settings.faults,
+        })
     }
 
     async fn conn(&self) -> StoreResult<Object> {
@@ -68,17 +84,6 @@ impl PgStore {
             PoolError::Timeout(_) => StoreError::Unavailable("no free connection in time".into()),
             other => StoreError::Unavailable(other.to_string()),
         })
-    }
-
-    async fn query_user(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> StoreResult<Option<User>> {
-        let conn = self.conn().await?;
-        let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
-        let row = conn.query_opt(&statement, params).await.map_err(db_error)?;
-        Ok(row.map(|r| user_from_row(&r)))
     }
 }
 
@@ -121,46 +126,42 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> anyhow::Result<()> 
     tx.commit().await.context("could not commit the migrations")
 }
 
-fn user_from_row(row: &Row) -> User {
-    User {
-        id: row.get(0),
-        email: row.get(1),
-        name: row.get(2),
-        created_at: row.get(3),
-        updated_at: row.get(4),
-    }
-}
-
-/// Maps a driver error to a storage error. Unique violations can only come
-/// from the e-mail index and foreign-key violations only from orders
-/// pointing at a user, the two constraints a users statement can break.
+/// Maps a driver error to a storage error by SQLSTATE and constraint name.
+/// The one foreign key (`orders.user_id`) is broken by deleting a user who
+/// has orders; creating an order maps it to `UnknownUser` itself.
 fn db_error(e: tokio_postgres::Error) -> StoreError {
+    let constraint = e.as_db_error().and_then(|db| db.constraint());
     match e.code() {
-        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::EmailTaken,
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => match constraint {
+            Some("users_email_lower_key") => StoreError::EmailTaken,
+            Some("idempotency_keys_pkey") => StoreError::KeyInFlight,
+            _ => other(e),
+        },
         Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => StoreError::UserHasOrders,
         Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
             StoreError::Unavailable(e.to_string())
         }
         None if e.is_closed() => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Other(anyhow::Error::new(e).context("PostgreSQL query failed")),
+        _ => other(e),
     }
+}
+
+fn other(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Other(anyhow::Error::new(e).context("PostgreSQL query failed"))
 }
 
 #[async_trait]
 impl Store for PgStore {
-    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
-        let sql =
-            format!("INSERT INTO users (email, name) VALUES ($1, $2) RETURNING {USER_COLUMNS}");
-        self.query_user(&sql, &[&new.email.as_str(), &new.name.as_str()])
-            .await?
-            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT returned no row")))
+    async fn create_user(
+        &self,
+        new: &NewUser,
+        idempotent: Option<Idempotent<'_, User>>,
+    ) -> StoreResult<Created<User>> {
+        users::create(self, new, idempotent).await
     }
 
     async fn get_user(&self, id: i64) -> StoreResult<User> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        self.query_user(&sql, &[&id])
-            .await?
-            .ok_or(StoreError::NotFound)
+        users::get(self, id).await
     }
 
     async fn update_user(
@@ -169,71 +170,57 @@ impl Store for PgStore {
         patch: &UserPatch,
         precondition: &Precondition,
     ) -> StoreResult<User> {
-        // One statement: the version check and the write cannot be separated
-        // by another writer. `updated_at` moves forward even within one
-        // microsecond, so every state has its own ETag.
-        let sql = format!(
-            "UPDATE users SET email = COALESCE($2, email), name = COALESCE($3, name),
-                 updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
-             WHERE id = $1 AND ($4::timestamptz[] IS NULL OR updated_at = ANY($4))
-             RETURNING {USER_COLUMNS}"
-        );
-        let versions = match precondition {
-            Precondition::None => None,
-            Precondition::AnyOf(vs) => Some(vs.iter().map(|v| v.timestamp()).collect::<Vec<_>>()),
-        };
-        let email = patch.email.as_ref().map(|e| e.as_str());
-        let name = patch.name.as_ref().map(|n| n.as_str());
-        match self
-            .query_user(&sql, &[&id, &email, &name, &versions])
-            .await?
-        {
-            Some(user) => Ok(user),
-            None => Err(super::stale_or_missing(self.get_user(id).await)),
-        }
+        users::update(self, id, patch, precondition).await
     }
 
     async fn delete_user(&self, id: i64) -> StoreResult<()> {
-        let conn = self.conn().await?;
-        let statement = conn
-            .prepare_cached("DELETE FROM users WHERE id = $1")
-            .await
-            .map_err(db_error)?;
-        match conn.execute(&statement, &[&id]).await.map_err(db_error)? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        users::delete(self, id).await
     }
 
     async fn list_users(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
-        let conn = self.conn().await?;
-        // Two statements rather than one with `$2 IS NULL OR ...`, so each
-        // keeps a plan that uses its index.
-        let rows = match email {
-            None => {
-                let sql =
-                    format!("SELECT {USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2");
-                let statement = conn.prepare_cached(&sql).await.map_err(db_error)?;
-                conn.query(&statement, &[&page.after_id(), &page.fetch_len()])
-                    .await
-            }
-            Some(email) => {
-                let sql = format!(
-                    "SELECT {USER_COLUMNS} FROM users
-                     WHERE lower(email) = lower($3) AND id > $1 ORDER BY id LIMIT $2"
-                );
-                let statement = conn.prepare_cached(&sql).await.map_err(db_error)?;
-                conn.query(&statement, &[&page.after_id(), &page.fetch_len(), &email])
-                    .await
-            }
-        }
-        .map_err(db_error)?;
-        Ok(rows.iter().map(user_from_row).collect())
+        users::list(self, page, email).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
         let conn = self.conn().await?;
         conn.simple_query("SELECT 1").await.map_err(db_error)?;
         Ok(())
+    }
+
+    async fn user_exists(&self, id: i64) -> StoreResult<bool> {
+        users::exists(self, id).await
+    }
+
+    async fn create_order(
+        &self,
+        new: &NewOrder,
+        idempotent: Option<Idempotent<'_, Order>>,
+    ) -> StoreResult<Created<Order>> {
+        orders::create(self, new, idempotent).await
+    }
+
+    async fn get_order(&self, id: i64) -> StoreResult<Order> {
+        orders::get(self, id).await
+    }
+
+    async fn set_order_status_if_unchanged(
+        &self,
+        id: i64,
+        seen: Version,
+        to: OrderStatus,
+    ) -> StoreResult<Option<Order>> {
+        orders::set_status_if_unchanged(self, id, seen, to).await
+    }
+
+    async fn list_orders(
+        &self,
+        page: &PageRequest,
+        filter: &OrderFilter,
+    ) -> StoreResult<Vec<Order>> {
+        orders::list(self, page, filter).await
+    }
+
+    async fn purge_expired_keys(&self) -> StoreResult<u64> {
+        keys::purge_expired(self).await
     }
 }

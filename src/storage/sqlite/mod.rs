@@ -5,6 +5,7 @@
 //! `database is locked`; WAL mode lets readers run beside it, and a busy
 //! timeout makes writers from other processes (a test's own pool, say) wait
 //! their turn. Foreign keys are switched on for every connection.
+//! Timestamps are integer microseconds since the Unix epoch.
 
 use std::{path::Path, time::Duration};
 
@@ -12,20 +13,32 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Row};
 
-use super::{migrations::Migration, Precondition, Store, StoreError, StoreResult};
-use crate::config::Settings;
-use crate::domain::{NewUser, PageRequest, User, UserPatch};
+use super::{
+    migrations::Migration, Created, Idempotent, OrderFilter, Precondition, Store, StoreError,
+    StoreResult,
+};
+use crate::config::{Faults, Settings};
+use crate::domain::{NewOrder, NewUser, Order, OrderStatus, PageRequest, User, UserPatch, Version};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users_and_orders",
-    sql: include_str!("migrations/0001_users_and_orders.sql"),
-}];
+mod keys;
+mod orders;
+mod users;
+
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users_and_orders",
+        sql: include_str!("migrations/0001_users_and_orders.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "idempotency_keys",
+        sql: include_str!("migrations/0002_idempotency_keys.sql"),
+    },
+];
 
 /// How long a writer waits for another process's write lock before 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +46,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    faults: Faults,
 }
 
 /// Connection options every orderly connection to `path` uses; the tests'
@@ -52,66 +66,73 @@ pub fn connect_options(path: &Path) -> SqliteConnectOptions {
 impl SqliteStore {
     pub async fn open(path: &Path, settings: &Settings) -> anyhow::Result<Self> {
         let options = connect_options(path);
+        let cannot_open = || format!("could not open the SQLite database {}", path.display());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(settings.pool_timeout())
             .connect_with(options.clone())
             .await
-            .with_context(|| format!("could not open the SQLite database {}", path.display()))?;
+            .with_context(cannot_open)?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.pool_size)
             .acquire_timeout(settings.pool_timeout())
             .connect_with(options.read_only(true))
             .await
-            .with_context(|| format!("could not open the SQLite database {}", path.display()))?;
-        Ok(Self { reader, writer })
+            .with_context(cannot_open)?;
+        Ok(Self {
+            reader,
+            writer,
+            faults: settings.faults,
+        })
+    }
+
+    /// A write transaction that takes the write lock up front, so it never
+    /// has to upgrade (and fail) halfway.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)
     }
 }
 
 /// Applies pending migrations in one `BEGIN IMMEDIATE` transaction, so two
 /// processes starting at once apply them one after the other.
 pub async fn migrate(pool: &SqlitePool) -> anyhow::Result<()> {
-    let mut conn = pool.acquire().await.context("could not reach SQLite")?;
-    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = apply_pending(&mut conn).await;
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    sqlx::raw_sql(end).execute(&mut *conn).await?;
-    result
-}
-
-async fn apply_pending(conn: &mut sqlx::SqliteConnection) -> anyhow::Result<()> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("could not reach SQLite")?;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    INTEGER PRIMARY KEY,
              name       TEXT NOT NULL,
              applied_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000000 AS INTEGER)))",
     )
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await?;
     for m in MIGRATIONS {
         let applied = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
             .bind(m.version)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await?
             .is_some();
         if applied {
             continue;
         }
         sqlx::raw_sql(m.sql)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
             .bind(m.version)
             .bind(m.name)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
-    // Only checks the connection is sane after the DDL; cheap.
-    conn.ping().await?;
-    Ok(())
+    tx.commit().await.context("could not commit the migrations")
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -122,26 +143,23 @@ fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-fn user_from_row(row: &SqliteRow) -> User {
-    User {
-        id: row.get(0),
-        email: row.get(1),
-        name: row.get(2),
-        created_at: from_micros(row.get(3)),
-        updated_at: from_micros(row.get(4)),
-    }
-}
-
 /// Maps a driver error to a storage error; see the PostgreSQL twin for why
 /// each constraint kind has one meaning here.
 fn db_error(e: sqlx::Error) -> StoreError {
     use sqlx::error::ErrorKind;
     match &e {
         sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation if db.message().contains("idempotency_keys") => {
+                StoreError::KeyInFlight
+            }
             ErrorKind::UniqueViolation => StoreError::EmailTaken,
             ErrorKind::ForeignKeyViolation => StoreError::UserHasOrders,
-            // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
-            _ if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "262")) => {
+            // SQLITE_BUSY / SQLITE_LOCKED and their extended codes, after the busy timeout.
+            _ if matches!(
+                db.code().as_deref(),
+                Some("5" | "6" | "517" | "261" | "262")
+            ) =>
+            {
                 StoreError::Unavailable(e.to_string())
             }
             _ => StoreError::Other(anyhow::Error::new(e).context("SQLite query failed")),
@@ -155,30 +173,16 @@ fn db_error(e: sqlx::Error) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
-        let now = micros(Utc::now());
-        let row = sqlx::query(
-            "INSERT INTO users (email, name, created_at, updated_at) VALUES (?, ?, ?, ?)
-             RETURNING id, email, name, created_at, updated_at",
-        )
-        .bind(new.email.as_str())
-        .bind(new.name.as_str())
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(db_error)?;
-        Ok(user_from_row(&row))
+    async fn create_user(
+        &self,
+        new: &NewUser,
+        idempotent: Option<Idempotent<'_, User>>,
+    ) -> StoreResult<Created<User>> {
+        users::create(self, new, idempotent).await
     }
 
     async fn get_user(&self, id: i64) -> StoreResult<User> {
-        sqlx::query("SELECT id, email, name, created_at, updated_at FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_error)?
-            .map(|row| user_from_row(&row))
-            .ok_or(StoreError::NotFound)
+        users::get(self, id).await
     }
 
     async fn update_user(
@@ -187,59 +191,15 @@ impl Store for SqliteStore {
         patch: &UserPatch,
         precondition: &Precondition,
     ) -> StoreResult<User> {
-        // One statement, as on PostgreSQL: the versions travel as a JSON array.
-        let versions = match precondition {
-            Precondition::None => None,
-            Precondition::AnyOf(vs) => Some(
-                serde_json::to_string(&vs.iter().map(|v| v.0).collect::<Vec<_>>())
-                    .map_err(anyhow::Error::from)?,
-            ),
-        };
-        let row = sqlx::query(
-            "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name),
-                 updated_at = max(?4, updated_at + 1)
-             WHERE id = ?1 AND (?5 IS NULL OR updated_at IN (SELECT value FROM json_each(?5)))
-             RETURNING id, email, name, created_at, updated_at",
-        )
-        .bind(id)
-        .bind(patch.email.as_ref().map(|e| e.as_str()))
-        .bind(patch.name.as_ref().map(|n| n.as_str()))
-        .bind(micros(Utc::now()))
-        .bind(versions)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db_error)?;
-        match row {
-            Some(row) => Ok(user_from_row(&row)),
-            None => Err(super::stale_or_missing(self.get_user(id).await)),
-        }
+        users::update(self, id, patch, precondition).await
     }
 
     async fn delete_user(&self, id: i64) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .map_err(db_error)?;
-        match done.rows_affected() {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        users::delete(self, id).await
     }
 
     async fn list_users(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(
-            "SELECT id, email, name, created_at, updated_at FROM users
-             WHERE id > ?1 AND (?3 IS NULL OR lower(email) = lower(?3))
-             ORDER BY id LIMIT ?2",
-        )
-        .bind(page.after_id())
-        .bind(page.fetch_len())
-        .bind(email)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db_error)?;
-        Ok(rows.iter().map(user_from_row).collect())
+        users::list(self, page, email).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -248,5 +208,42 @@ impl Store for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn user_exists(&self, id: i64) -> StoreResult<bool> {
+        users::exists(self, id).await
+    }
+
+    async fn create_order(
+        &self,
+        new: &NewOrder,
+        idempotent: Option<Idempotent<'_, Order>>,
+    ) -> StoreResult<Created<Order>> {
+        orders::create(self, new, idempotent).await
+    }
+
+    async fn get_order(&self, id: i64) -> StoreResult<Order> {
+        orders::get(self, id).await
+    }
+
+    async fn set_order_status_if_unchanged(
+        &self,
+        id: i64,
+        seen: Version,
+        to: OrderStatus,
+    ) -> StoreResult<Option<Order>> {
+        orders::set_status_if_unchanged(self, id, seen, to).await
+    }
+
+    async fn list_orders(
+        &self,
+        page: &PageRequest,
+        filter: &OrderFilter,
+    ) -> StoreResult<Vec<Order>> {
+        orders::list(self, page, filter).await
+    }
+
+    async fn purge_expired_keys(&self) -> StoreResult<u64> {
+        keys::purge_expired(self).await
     }
 }

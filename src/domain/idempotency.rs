@@ -1,0 +1,61 @@
+//! Idempotency keys: what a client sends, and the response stored for replay.
+
+use sha2::{Digest, Sha256};
+
+pub const KEY_MAX_CHARS: usize = 255;
+
+/// A validated `Idempotency-Key` for one route, with the fingerprint of the
+/// request body it came with ("same body" means byte-identical).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The route the key belongs to: one key may be used on each route.
+    pub scope: &'static str,
+    pub key: String,
+    pub fingerprint: Vec<u8>,
+}
+
+impl IdempotencyKey {
+    pub fn parse(scope: &'static str, raw: &str, body: &[u8]) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > KEY_MAX_CHARS {
+            return Err(format!(
+                "`Idempotency-Key` must be 1 to {KEY_MAX_CHARS} characters"
+            ));
+        }
+        if !raw.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err("`Idempotency-Key` must be printable ASCII characters".into());
+        }
+        Ok(Self {
+            scope,
+            key: raw.to_owned(),
+            fingerprint: Sha256::digest(body).to_vec(),
+        })
+    }
+}
+
+/// A response kept for replay: status, the headers that matter, the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_one_to_255_printable_characters() {
+        assert!(IdempotencyKey::parse("s", "", b"").is_err());
+        assert!(IdempotencyKey::parse("s", &"k".repeat(256), b"").is_err());
+        assert!(IdempotencyKey::parse("s", "a\u{1}b", b"").is_err());
+        assert!(IdempotencyKey::parse("s", &"k".repeat(255), b"").is_ok());
+    }
+
+    #[test]
+    fn fingerprints_differ_for_different_bytes() {
+        let a = IdempotencyKey::parse("s", "k", br#"{"a":1}"#).unwrap();
+        let b = IdempotencyKey::parse("s", "k", br#"{"a": 1}"#).unwrap();
+        assert_ne!(a.fingerprint, b.fingerprint);
+    }
+}

@@ -1,0 +1,204 @@
+//! `/api/v1/orders` and `/api/v1/users/{id}/orders`: create, read, move
+//! along the status machine, and list orders. Orders are never deleted
+//! through the API (405); they are cancelled.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use super::created::{render_created, respond};
+use super::error::ApiError;
+use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
+use super::fields::{integer, string, Fields};
+use super::{page_request, AppState, Page};
+use crate::domain::order::MAX_ITEMS;
+use crate::domain::{
+    Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, StoredResponse,
+    UnitPrice,
+};
+use crate::storage::{Idempotent, OrderFilter};
+
+/// An order as the API shows it: exactly these keys.
+#[derive(Serialize)]
+pub struct OrderBody {
+    id: i64,
+    user_id: i64,
+    status: String,
+    currency: String,
+    items: Vec<ItemBody>,
+    total: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct ItemBody {
+    sku: String,
+    quantity: i64,
+    unit_price: i64,
+}
+
+impl From<&Order> for OrderBody {
+    fn from(o: &Order) -> Self {
+        let item = |i: &StoredItem| ItemBody {
+            sku: i.sku.clone(),
+            quantity: i.quantity,
+            unit_price: i.unit_price,
+        };
+        Self {
+            id: o.id,
+            user_id: o.user_id,
+            status: o.status.clone(),
+            currency: o.currency.clone(),
+            items: o.items.iter().map(item).collect(),
+            total: o.total,
+            created_at: super::timestamp(o.created_at),
+            updated_at: super::timestamp(o.updated_at),
+        }
+    }
+}
+
+fn positive_id(value: &serde_json::Value) -> Result<i64, String> {
+    match integer(value) {
+        Ok(id) if id >= 1 => Ok(id),
+        _ => Err("must be a positive integer".into()),
+    }
+}
+
+fn parse_item(fields: &mut Fields) -> Option<LineItem> {
+    let sku = fields.required("sku", |v| Sku::parse(string(v)?));
+    let quantity = fields.required("quantity", |v| Quantity::parse(integer(v)?));
+    let unit_price = fields.required("unit_price", |v| UnitPrice::parse(integer(v)?));
+    Some(LineItem {
+        sku: sku?,
+        quantity: quantity?,
+        unit_price: unit_price?,
+    })
+}
+
+fn parse_new_order(body: &JsonBody) -> Result<NewOrder, ApiError> {
+    let mut fields = Fields::of_body(body.value.clone())?;
+    let user_id = fields.required("user_id", positive_id);
+    let currency = fields.optional("currency", |v| Currency::parse(string(v)?));
+    let items = fields.objects("items", (1, MAX_ITEMS), parse_item);
+    fields.finish()?;
+    let (Some(user_id), Some(items)) = (user_id, items) else {
+        unreachable!("finish reports any field that did not parse");
+    };
+    NewOrder::new(user_id, currency.unwrap_or_default(), items)
+        .map_err(|message| ApiError::validation("items", message))
+}
+
+fn parse_status_change(body: JsonBody) -> Result<OrderStatus, ApiError> {
+    let mut fields = Fields::of_body(body.value)?;
+    let status = fields.required("status", |v| OrderStatus::parse(string(v)?));
+    fields.finish()?;
+    Ok(status.expect("finish reports a status that did not parse"))
+}
+
+/// A 200 with the order and its `ETag`.
+fn order_response(order: &Order) -> Response {
+    let etag = HeaderValue::from_str(&order.version().etag()).expect("ETags are ASCII");
+    ([(header::ETAG, etag)], Json(OrderBody::from(order))).into_response()
+}
+
+fn render_order_created(order: &Order) -> StoredResponse {
+    let location = format!("/api/v1/orders/{}", order.id);
+    render_created(location, order.version().etag(), &OrderBody::from(order))
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    key: IdempotencyHeader,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let key = key.parse("POST /api/v1/orders", &body)?;
+    let new = parse_new_order(&body)?;
+    let idempotent = key.as_ref().map(|key| Idempotent {
+        key,
+        render: &render_order_created,
+    });
+    let created = app.store.create_order(&new, idempotent).await?;
+    Ok(respond(created, render_order_created))
+}
+
+pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
+    Ok(order_response(&app.store.get_order(id).await?))
+}
+
+/// `PUT` and `PATCH` alike: `{status}` moves the order.
+pub async fn update(
+    State(app): State<AppState>,
+    Id(id): Id,
+    IfMatch(precondition): IfMatch,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let to = parse_status_change(body)?;
+    Ok(order_response(
+        &app.store.move_order(id, to, &precondition).await?,
+    ))
+}
+
+/// `status` from a query string, if given.
+fn status_filter(query: &QueryParams) -> Result<Option<OrderStatus>, ApiError> {
+    query
+        .get("status")
+        .map(OrderStatus::parse)
+        .transpose()
+        .map_err(|message| ApiError::BadRequest(format!("`status` {message}")))
+}
+
+async fn list_page(
+    app: &AppState,
+    query: &QueryParams,
+    filter: OrderFilter,
+) -> Result<Json<Page<OrderBody>>, ApiError> {
+    let page = page_request(query)?;
+    let orders = app.store.list_orders(&page, &filter).await?;
+    Ok(Json(Page::from_rows(
+        orders,
+        page.limit,
+        |o| o.id,
+        |o| OrderBody::from(o),
+    )))
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    query: QueryParams,
+) -> Result<Json<Page<OrderBody>>, ApiError> {
+    let query = query.only(&["user_id", "status", "limit", "after"])?;
+    let user_id = query
+        .get("user_id")
+        .map(|raw| match raw.parse::<i64>() {
+            Ok(id) if id >= 1 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+            _ => Err(ApiError::BadRequest(
+                "`user_id` must be a positive integer".into(),
+            )),
+        })
+        .transpose()?;
+    let filter = OrderFilter {
+        user_id,
+        status: status_filter(&query)?,
+    };
+    list_page(&app, &query, filter).await
+}
+
+/// A user's orders; 404 when the user does not exist.
+pub async fn list_for_user(
+    State(app): State<AppState>,
+    Id(user_id): Id,
+    query: QueryParams,
+) -> Result<Json<Page<OrderBody>>, ApiError> {
+    let query = query.only(&["status", "limit", "after"])?;
+    let filter = OrderFilter {
+        user_id: Some(user_id),
+        status: status_filter(&query)?,
+    };
+    if !app.store.user_exists(user_id).await? {
+        return Err(ApiError::NotFound("no such user".into()));
+    }
+    list_page(&app, &query, filter).await
+}
