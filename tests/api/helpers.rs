@@ -42,8 +42,14 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `configure` (fault points, timings).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
         let database = TestDatabase::create(backend).await;
-        let settings = Settings::for_database(database.url());
+        let mut settings = Settings::for_database(database.url());
+        configure(&mut settings);
         let app = Application::build(&settings)
             .await
             .expect("the app builds on a fresh database");
@@ -136,6 +142,46 @@ impl TestApp {
                 .await
                 .expect("count"),
         }
+    }
+
+    /// Arrange step: creates an order of `items` for `user_id` over HTTP.
+    pub async fn create_order(&self, user_id: i64, items: Value) -> Value {
+        let resp = self
+            .post_json(
+                "/api/v1/orders",
+                &serde_json::json!({"user_id": user_id, "items": items}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "creating an order for {user_id}");
+        resp.json().await.expect("an order")
+    }
+
+    /// Sends `body` as JSON with `method`, and an `If-Match` when given.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path)).json(body);
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Moves every stored idempotency key 25 hours into the past.
+    pub async fn age_idempotency_keys(&self) {
+        self.execute(match self.db_pool {
+            DbPool::Postgres(_) => {
+                "UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'"
+            }
+            DbPool::Sqlite(_) => {
+                "UPDATE idempotency_keys SET created_at = created_at - 90000000000"
+            }
+        })
+        .await;
     }
 
     /// Drops the app's PostgreSQL database under it, as an outage would.

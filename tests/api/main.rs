@@ -4,5 +4,7 @@
 mod helpers;
 
 mod errors;
+mod idempotency;
+mod orders;
 mod seed;
 mod users;
