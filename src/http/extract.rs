@@ -32,7 +32,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
+            // Far too large to read through: refuse at once and let the
+            // connection close.
             return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
         }
         let bytes = read_limited(req.into_body()).await?;
@@ -50,18 +52,36 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// Bodies up to this size are read to the end even when over the limit, so
+/// that the client, still sending, gets the 413 instead of a reset
+/// connection; beyond it the service stops reading.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
 /// Reads a body of any framing (declared length or chunked) up to the limit.
 async fn read_limited(body: Body) -> Result<bytes::Bytes, ApiError> {
-    use http_body_util::{BodyExt, LengthLimitError, Limited};
-    match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::PayloadTooLarge(BODY_LIMIT))
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut bytes = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::BadRequest(format!("the request body could not be read: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > DRAIN_LIMIT {
+            break;
         }
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "the request body could not be read: {e}"
-        ))),
+        if seen <= BODY_LIMIT {
+            bytes.extend_from_slice(&data);
+        }
     }
+    if seen > BODY_LIMIT {
+        return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+    }
+    Ok(bytes.freeze())
 }
 
 /// `application/json` in any letter case, with `charset=utf-8` or no parameters.
