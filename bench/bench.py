@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""orderly's benchmark: every target side by side in one run.
+
+Targets: pgbench running each scenario's SQL (the ceiling), orderly on
+PostgreSQL and on SQLite (release build), and FastAPI + asyncpg + uvicorn
+with 1 and 2 workers. Each target gets a fresh database seeded with 10,000
+users and 5,000 orders of 3 items. Scenarios run interleaved (scenario by
+scenario, every target in turn), for --rounds rounds; each run is wrk (or
+pgbench) for --duration seconds at --connections connections.
+
+Run through bench/run.sh, which installs what this needs.
+"""
+
+import argparse
+import base64
+import json
+import os
+import pathlib
+import platform
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+ADMIN_URL = os.environ.get("ORDERLY_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+ORDERLY = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "orderly"
+VENV_BIN = pathlib.Path(os.environ.get("BENCH_VENV", ROOT / ".venv-bench")) / "bin"
+SCENARIOS = ["get_user", "create_user", "update_user", "list_users", "create_order", "get_order"]
+USERS, ORDERS = 10_000, 5_000
+DEEP_AFTER = 9_000  # list_users reads the page after this id: deep in the table
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def db_url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def psql(url: str, sql: str) -> str:
+    out = subprocess.run(["psql", url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"psql failed: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cursor_after(user_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{user_id}".encode()).decode().rstrip("=")
+
+
+def fresh_pg_database(name: str, users: int = USERS, orders: int = ORDERS) -> str:
+    psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(ADMIN_URL, f"CREATE DATABASE {name}")
+    url = db_url(name)
+    subprocess.run([str(ORDERLY), "migrate"], env={**os.environ, "DATABASE_URL": url},
+                   check=True, capture_output=True)
+    psql(url, f"""
+        INSERT INTO users (email, name)
+            SELECT 'seed-' || g || '@example.com', 'User ' || g FROM generate_series(1, {users}) g;
+        INSERT INTO orders (user_id, total)
+            SELECT (g % {min(users, USERS)}) + 1, 3074 FROM generate_series(1, {orders}) g;
+        INSERT INTO order_items (order_id, line, sku, quantity, unit_price)
+            SELECT o.id, l, 'SKU-' || l, 1, 100 FROM orders o, generate_series(0, 2) l;""")
+    psql(url, "VACUUM ANALYZE")
+    return url
+
+
+def fresh_sqlite_database(path: pathlib.Path, users: int = USERS, orders: int = ORDERS) -> str:
+    for suffix in ("", "-wal", "-shm"):
+        pathlib.Path(str(path) + suffix).unlink(missing_ok=True)
+    url = f"sqlite://{path}"
+    subprocess.run([str(ORDERLY), "migrate"], env={**os.environ, "DATABASE_URL": url},
+                   check=True, capture_output=True)
+    now = int(time.time() * 1_000_000)
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO users (email, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                       ((f"seed-{g}@example.com", f"User {g}", now, now) for g in range(1, users + 1)))
+        db.executemany("INSERT INTO orders (user_id, total, created_at, updated_at) VALUES (?, 3074, ?, ?)",
+                       (((g % min(users, USERS)) + 1, now, now) for g in range(1, orders + 1)))
+        db.execute("INSERT INTO order_items (order_id, line, sku, quantity, unit_price) "
+                   "SELECT o.id, l.value, 'SKU-' || l.value, 1, 100 FROM orders o, json_each('[0,1,2]') l")
+        db.execute("ANALYZE")
+    return url
+
+
+def process_tree(pid: int) -> list[int]:
+    pids, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = pathlib.Path(f"/proc/{parent}/task/{parent}/children")
+        if children.exists():
+            kids = [int(p) for p in children.read_text().split()]
+            pids += kids
+            frontier += kids
+    return pids
+
+
+def cpu_ticks(pid: int) -> int:
+    total = 0
+    for p in process_tree(pid):
+        try:
+            fields = pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def peak_rss_kib(pid: int) -> int:
+    total = 0
+    for p in process_tree(pid):
+        try:
+            for line in pathlib.Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+class HttpTarget:
+    """A server answering HTTP on a loopback port, driven by wrk."""
+
+    def __init__(self, name: str, command: list[str], env: dict, cwd=None):
+        self.name, self.command, self.env, self.cwd = name, command, env, cwd
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        env = {**os.environ, **self.env}
+        env["ORDERLY_BIND"] = f"127.0.0.1:{self.port}"
+        command = [c.replace("{port}", str(self.port)) for c in self.command]
+        self.proc = subprocess.Popen(command, env=env, cwd=self.cwd,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/users/1", timeout=1)
+                return
+            except Exception:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"{self.name} exited on start: {command}")
+                time.sleep(0.2)
+        raise SystemExit(f"{self.name} did not answer within 30 s")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def run(self, scenario: str, connections: int, duration: int, tag: str, cursor: str | None = None) -> dict:
+        env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_USERS": str(USERS),
+               "BENCH_ORDERS": str(ORDERS), "BENCH_TAG": tag,
+               "BENCH_CURSOR": cursor_after(DEEP_AFTER) if cursor is None else cursor}
+        before = cpu_ticks(self.proc.pid)
+        out = subprocess.run(
+            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+             "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{self.port}"],
+            env=env, capture_output=True, text=True, timeout=duration + 60)
+        cpu = cpu_ticks(self.proc.pid) - before
+        line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+        if line is None:
+            raise SystemExit(f"wrk printed no result for {self.name}/{scenario}:\n{out.stdout}\n{out.stderr}")
+        r = json.loads(line[len("BENCH_JSON "):])
+        seconds = r["duration_us"] / 1e6
+        return {"rps": r["requests"] / seconds, "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+                "non_2xx": r["non_2xx"] + r["socket_errors"], "requests": r["requests"],
+                "cpu_us_per_req": cpu / CLK_TCK * 1e6 / max(r["requests"], 1)}
+
+    def peak_rss_mib(self) -> float:
+        return peak_rss_kib(self.proc.pid) / 1024
+
+
+class PgbenchTarget:
+    """pgbench running each scenario's SQL: the database's own ceiling."""
+
+    name = "pgbench"
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def run(self, scenario: str, connections: int, duration: int, tag: str, cursor=None) -> dict:
+        with tempfile.TemporaryDirectory() as logs:
+            out = subprocess.run(
+                ["pgbench", "-n", "-M", "prepared", f"-c{connections}", f"-j{min(2, connections)}",
+                 f"-T{duration}", "-l", "--log-prefix", f"{logs}/tx",
+                 "-f", str(BENCH / "pgbench" / f"{scenario}.sql"), self.url],
+                capture_output=True, text=True, timeout=duration + 60)
+            if out.returncode != 0:
+                raise SystemExit(f"pgbench failed on {scenario}:\n{out.stdout}\n{out.stderr}")
+            latencies = []
+            for f in pathlib.Path(logs).iterdir():
+                for line in f.read_text().splitlines():
+                    latencies.append(int(line.split()[2]))
+        latencies.sort()
+        tps = next(float(l.split("=")[1].split()[0]) for l in out.stdout.splitlines() if l.startswith("tps"))
+        failed = next((int(l.split(":")[1].split()[0]) for l in out.stdout.splitlines()
+                       if l.startswith("number of failed transactions")), 0)
+        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000 if latencies else 0
+        return {"rps": tps, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "non_2xx": failed,
+                "requests": len(latencies), "cpu_us_per_req": None}
+
+    def peak_rss_mib(self):
+        return None
+
+
+def build_targets(args, workdir: pathlib.Path) -> list:
+    targets = []
+    wanted = args.targets.split(",")
+    if "pgbench" in wanted:
+        targets.append(PgbenchTarget(fresh_pg_database("orderly_bench_pgbench")))
+    if "orderly-pg" in wanted:
+        url = fresh_pg_database("orderly_bench_orderly")
+        targets.append(HttpTarget("orderly-pg", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": "warn"}))
+    if "orderly-sqlite" in wanted:
+        url = fresh_sqlite_database(workdir / "orderly.db")
+        targets.append(HttpTarget("orderly-sqlite", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": "warn"}))
+    for workers in (1, 2):
+        name = f"fastapi-{workers}w"
+        if name in wanted:
+            url = fresh_pg_database(f"orderly_bench_fastapi_{workers}")
+            targets.append(HttpTarget(
+                name,
+                [str(VENV_BIN / "uvicorn"), "app:app", "--host", "127.0.0.1", "--port", "{port}",
+                 "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                 "--log-level", "warning"],
+                {"DATABASE_URL": url}, cwd=BENCH / "fastapi_app"))
+    return targets
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="connections per run (default 32)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (default 1)")
+    parser.add_argument("--targets", default="pgbench,orderly-pg,orderly-sqlite,fastapi-1w,fastapi-2w")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--curve", default="16,64,256", help="get_user connection counts ('' to skip)")
+    parser.add_argument("--deep-rows", type=int, default=1_000_000, help="rows for the list-depth test (0 skips)")
+    parser.add_argument("--out", default=str(BENCH / "results" / "latest.json"))
+    args = parser.parse_args()
+
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="orderly-bench-"))
+    targets = build_targets(args, workdir)
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+               "duration_s": args.duration, "connections": args.connections, "rounds": args.rounds,
+               "runs": {}, "curve": {}, "depth": {}, "peak_rss_mib": {}}
+    try:
+        for t in targets:
+            log(f"starting {t.name}")
+            t.start()
+        scenarios = args.scenarios.split(",")
+        for round_no in range(args.rounds):
+            for scenario in scenarios:
+                for t in targets:
+                    tag = f"{t.name}-{round_no}-{int(time.time())}"
+                    r = t.run(scenario, args.connections, args.duration, tag)
+                    results["runs"].setdefault(scenario, {}).setdefault(t.name, []).append(r)
+                    log(f"round {round_no + 1} {scenario:13} {t.name:15} {r['rps']:9.0f} req/s  "
+                        f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non_2xx']}")
+        for conns in [int(c) for c in args.curve.split(",") if c]:
+            for t in targets:
+                if isinstance(t, PgbenchTarget) and conns > 40:
+                    continue  # max_connections (100) less the idle pools of the other targets
+                r = t.run("get_user", conns, args.duration, f"curve-{conns}")
+                results["curve"].setdefault(t.name, {})[conns] = r
+                log(f"curve get_user c={conns:3} {t.name:15} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:7.2f} ms  "
+                    f"non-2xx {r['non_2xx']}")
+        for t in targets:
+            results["peak_rss_mib"][t.name] = t.peak_rss_mib()
+    finally:
+        for t in targets:
+            t.stop()
+    if args.deep_rows:
+        results["depth"] = depth_test(args, workdir)
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.out).write_text(json.dumps(results, indent=2))
+    log(f"wrote {args.out}")
+
+
+def depth_test(args, workdir: pathlib.Path) -> dict:
+    """list_users at the first page and the last page of a big table."""
+    rows = args.deep_rows
+    log(f"seeding {rows} users for the depth test")
+    pg = HttpTarget("orderly-pg", [str(ORDERLY)],
+                    {"DATABASE_URL": fresh_pg_database("orderly_bench_deep", users=rows, orders=0), "RUST_LOG": "warn"})
+    lite = HttpTarget("orderly-sqlite", [str(ORDERLY)],
+                      {"DATABASE_URL": fresh_sqlite_database(workdir / "deep.db", users=rows, orders=0),
+                       "RUST_LOG": "warn"})
+    depth = {}
+    for t in (pg, lite):
+        t.start()
+        try:
+            for label, cursor in (("first", ""), ("last", cursor_after(rows - 50))):
+                r = t.run("list_users", args.connections, args.duration, "depth", cursor=cursor)
+                depth.setdefault(t.name, {})[label] = r
+                log(f"depth {label:5} page {t.name:15} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:7.2f} ms")
+        finally:
+            t.stop()
+    return depth
+
+
+def machine() -> str:
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
+
+
+if __name__ == "__main__":
+    main()
