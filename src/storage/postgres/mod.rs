@@ -1,17 +1,18 @@
 //! The PostgreSQL backend (production), on tokio-postgres.
 //!
-//! Statements are prepared once per connection (`prepare_cached`); reads and
-//! user writes are single statements, so they hold no transaction open
-//! across round trips. The pool is deadpool-postgres; the storage interface
-//! leaves room to move hot paths onto pipelined shared connections without
-//! any handler noticing.
+//! Every request without an idempotency key is a single statement (an order
+//! and its items too, in one statement with data-modifying CTEs), run on a
+//! few shared, pipelined connections (`shared`). Requests with a key need a
+//! transaction across statements and take a connection from a
+//! deadpool-postgres pool, which also runs migrations and the key purge.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio_postgres::{error::SqlState, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{error::SqlState, NoTls, Row};
 
 use super::{
     migrations::Migration, Created, Idempotent, OrderFilter, Precondition, Store, StoreError,
@@ -22,6 +23,7 @@ use crate::domain::{NewOrder, NewUser, Order, OrderStatus, PageRequest, User, Us
 
 mod keys;
 mod orders;
+mod shared;
 mod users;
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -43,6 +45,7 @@ const MIGRATION_LOCK: i64 = 0x006f_7264_6572_6c79;
 
 pub struct PgStore {
     pool: Pool,
+    shared: shared::Shared,
     faults: Faults,
 }
 
@@ -53,6 +56,11 @@ impl PgStore {
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         config.application_name("orderly");
         config.connect_timeout(settings.pool_timeout());
+        let shared = shared::Shared::new(
+            config.clone(),
+            settings.pg_shared_connections as usize,
+            settings.pool_timeout(),
+        );
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -75,10 +83,50 @@ impl PgStore {
         migrate(&mut client).await?;
         Ok(Self {
             pool,
+            shared,
             faults: settings.faults,
         })
     }
 
+    /// Runs one statement on a shared connection and returns its rows.
+    async fn query(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        let conn = self.shared.get().await?;
+        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        conn.client()
+            .query(&statement, params)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Runs one statement on a shared connection; at most one row.
+    async fn query_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Option<Row>> {
+        let conn = self.shared.get().await?;
+        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        conn.client()
+            .query_opt(&statement, params)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Runs one statement on a shared connection; rows affected.
+    async fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        let conn = self.shared.get().await?;
+        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        conn.client()
+            .execute(&statement, params)
+            .await
+            .map_err(db_error)
+    }
+
+    /// A pooled connection of its own, for a transaction.
     async fn conn(&self) -> StoreResult<Object> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Timeout(_) => StoreError::Unavailable("no free connection in time".into()),
@@ -182,8 +230,11 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let conn = self.conn().await?;
-        conn.simple_query("SELECT 1").await.map_err(db_error)?;
+        let conn = self.shared.get().await?;
+        conn.client()
+            .simple_query("SELECT 1")
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 

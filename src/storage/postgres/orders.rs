@@ -1,6 +1,8 @@
 //! Orders on PostgreSQL. An order and its items are read in one statement
 //! (items aggregated into arrays), so a page of orders costs one query
-//! whatever its size.
+//! whatever its size; and written in one statement (data-modifying CTEs),
+//! one round trip, atomic on its own, unless an idempotency key asks for a
+//! transaction.
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -9,15 +11,38 @@ use super::{db_error, keys, PgStore};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
 use crate::storage::{Created, Idempotent, OrderFilter, StoreError, StoreResult};
 
-const SELECT: &str =
-    "SELECT o.id, o.user_id, o.status, o.currency, o.total, o.created_at, o.updated_at,
-           i.skus, i.quantities, i.unit_prices
-    FROM orders o
-    CROSS JOIN LATERAL (
-        SELECT array_agg(sku ORDER BY line) AS skus,
-               array_agg(quantity ORDER BY line) AS quantities,
-               array_agg(unit_price ORDER BY line) AS unit_prices
-        FROM order_items WHERE order_id = o.id) i";
+/// The order-with-items query followed by `$tail`, as one `'static` string
+/// (statements are prepared once per connection, keyed by their text).
+macro_rules! select_orders {
+    ($tail:literal) => {
+        concat!(
+            "SELECT o.id, o.user_id, o.status, o.currency, o.total, o.created_at, o.updated_at,
+                    i.skus, i.quantities, i.unit_prices
+             FROM orders o
+             CROSS JOIN LATERAL (
+                 SELECT array_agg(sku ORDER BY line) AS skus,
+                        array_agg(quantity ORDER BY line) AS quantities,
+                        array_agg(unit_price ORDER BY line) AS unit_prices
+                 FROM order_items WHERE order_id = o.id) i ",
+            $tail
+        )
+    };
+}
+
+/// The order and its items in one statement. `$8` is the test-only fault
+/// point: when set, inserting the items fails after the order row is
+/// written (a run-time division by zero, which the planner cannot fold).
+const INSERT_ORDER_WITH_ITEMS: &str = "WITH o AS (
+        INSERT INTO orders (user_id, total, currency) VALUES ($1, $2, $3)
+        RETURNING id, user_id, status, currency, total, created_at, updated_at
+    ), i AS (
+        INSERT INTO order_items (order_id, line, sku, quantity, unit_price)
+        SELECT o.id, t.line, t.sku, t.quantity, t.unit_price
+        FROM o, unnest($4::smallint[], $5::text[], $6::integer[], $7::bigint[])
+                AS t(line, sku, quantity, unit_price)
+        WHERE CASE WHEN $8::boolean THEN 1 / (t.quantity - t.quantity) = 0 ELSE true END
+    )
+    SELECT id, user_id, status, currency, total, created_at, updated_at FROM o";
 
 fn from_row(row: &Row) -> Order {
     let skus: Vec<String> = row.get::<_, Option<_>>(7).unwrap_or_default();
@@ -47,9 +72,47 @@ fn from_row(row: &Row) -> Order {
 
 /// The foreign key on `orders.user_id` refuses an unknown user at commit.
 fn create_error(e: tokio_postgres::Error) -> StoreError {
-    match db_error(e) {
-        StoreError::UserHasOrders => StoreError::UnknownUser,
-        other => other,
+    unknown_user(db_error(e))
+}
+/// The item columns of `new`, as the arrays the insert statements unnest.
+struct ItemArrays<'a> {
+    lines: Vec<i16>,
+    skus: Vec<&'a str>,
+    quantities: Vec<i32>,
+    unit_prices: Vec<i64>,
+}
+
+impl<'a> ItemArrays<'a> {
+    fn of(new: &'a NewOrder) -> Self {
+        let items = new.items();
+        Self {
+            lines: (0..items.len() as i16).collect(),
+            skus: items.iter().map(|i| i.sku.as_str()).collect(),
+            quantities: items.iter().map(|i| i.quantity.get()).collect(),
+            unit_prices: items.iter().map(|i| i.unit_price.get()).collect(),
+        }
+    }
+}
+
+/// The order just written: its row as returned, its items as sent.
+fn created(row: &Row, new: &NewOrder) -> Order {
+    Order {
+        id: row.get(0),
+        user_id: row.get(1),
+        status: row.get(2),
+        currency: row.get(3),
+        total: row.get(4),
+        created_at: row.get(5),
+        updated_at: row.get(6),
+        items: new
+            .items()
+            .iter()
+            .map(|i| StoredItem {
+                sku: i.sku.as_str().to_owned(),
+                quantity: i.quantity.get().into(),
+                unit_price: i.unit_price.get(),
+            })
+            .collect(),
     }
 }
 
@@ -58,12 +121,35 @@ pub async fn create(
     new: &NewOrder,
     idempotent: Option<Idempotent<'_, Order>>,
 ) -> StoreResult<Created<Order>> {
+    let currency = new.currency();
+    let currency = currency.as_str();
+    let a = ItemArrays::of(new);
+    let Some(idem) = idempotent else {
+        let fault = store.faults.fail_order_before_items;
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &new.user_id(),
+            &new.total(),
+            &currency,
+            &a.lines,
+            &a.skus,
+            &a.quantities,
+            &a.unit_prices,
+            &fault,
+        ];
+        let row = store
+            .query_opt(INSERT_ORDER_WITH_ITEMS, &params)
+            .await
+            .map_err(unknown_user)?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT returned no row")))?;
+        return Ok(Created::New(created(&row, new)));
+    };
+
+    // With a key: claim it, write the order, its items and the stored
+    // response, and commit them together.
     let mut conn = store.conn().await?;
     let tx = conn.transaction().await.map_err(db_error)?;
-    if let Some(idem) = &idempotent {
-        if let Some(response) = keys::claim(&tx, idem.key).await? {
-            return Ok(Created::Replayed(response));
-        }
+    if let Some(response) = keys::claim(&tx, idem.key).await? {
+        return Ok(Created::Replayed(response));
     }
     let insert_order = tx
         .prepare_cached(
@@ -81,8 +167,6 @@ pub async fn create(
         )
         .await
         .map_err(db_error)?;
-    let currency = new.currency();
-    let currency = currency.as_str();
     let row = tx
         .query_one(&insert_order, &[&new.user_id(), &new.total(), &currency])
         .await
@@ -92,49 +176,30 @@ pub async fn create(
             "injected fault: order written, items not"
         )));
     }
-    let items = new.items();
-    let lines: Vec<i16> = (0..items.len() as i16).collect();
-    let skus: Vec<&str> = items.iter().map(|i| i.sku.as_str()).collect();
-    let quantities: Vec<i32> = items.iter().map(|i| i.quantity.get()).collect();
-    let unit_prices: Vec<i64> = items.iter().map(|i| i.unit_price.get()).collect();
-    let order_id: i64 = row.get(0);
+    let order = created(&row, new);
     tx.execute(
         &insert_items,
-        &[&order_id, &lines, &skus, &quantities, &unit_prices],
+        &[&order.id, &a.lines, &a.skus, &a.quantities, &a.unit_prices],
     )
     .await
     .map_err(create_error)?;
-    let order = Order {
-        id: order_id,
-        user_id: row.get(1),
-        status: row.get(2),
-        currency: row.get(3),
-        total: row.get(4),
-        created_at: row.get(5),
-        updated_at: row.get(6),
-        items: items
-            .iter()
-            .map(|i| StoredItem {
-                sku: i.sku.as_str().to_owned(),
-                quantity: i.quantity.get().into(),
-                unit_price: i.unit_price.get(),
-            })
-            .collect(),
-    };
-    if let Some(idem) = &idempotent {
-        keys::record(&tx, idem.key, &(idem.render)(&order)).await?;
-    }
+    keys::record(&tx, idem.key, &(idem.render)(&order)).await?;
     tx.commit().await.map_err(create_error)?;
     Ok(Created::New(order))
 }
 
+/// On creating an order, the foreign key's refusal means an unknown user.
+fn unknown_user(e: StoreError) -> StoreError {
+    match e {
+        StoreError::UserHasOrders => StoreError::UnknownUser,
+        other => other,
+    }
+}
+
 pub async fn get(store: &PgStore, id: i64) -> StoreResult<Order> {
-    let conn = store.conn().await?;
-    let statement = conn
-        .prepare_cached(&format!("{SELECT} WHERE o.id = $1"))
-        .await
-        .map_err(db_error)?;
-    let row = conn.query_opt(&statement, &[&id]).await.map_err(db_error)?;
+    let row = store
+        .query_opt(select_orders!("WHERE o.id = $1"), &[&id])
+        .await?;
     row.as_ref().map(from_row).ok_or(StoreError::NotFound)
 }
 
@@ -144,21 +209,13 @@ pub async fn set_status_if_unchanged(
     seen: Version,
     to: OrderStatus,
 ) -> StoreResult<Option<Order>> {
-    let conn = store.conn().await?;
-    let statement = conn
-        .prepare_cached(
-            "UPDATE orders SET status = $3,
-                 updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
-             WHERE id = $1 AND updated_at = $2",
-        )
-        .await
-        .map_err(db_error)?;
-    let changed = conn
-        .execute(&statement, &[&id, &seen.timestamp(), &to.as_str()])
-        .await
-        .map_err(db_error)?;
-    drop(conn);
-    match changed {
+    let sql = "UPDATE orders SET status = $3,
+                   updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
+               WHERE id = $1 AND updated_at = $2";
+    match store
+        .execute(sql, &[&id, &seen.timestamp(), &to.as_str()])
+        .await?
+    {
         0 => Ok(None),
         _ => get(store, id).await.map(Some),
     }
@@ -169,25 +226,28 @@ pub async fn list(
     page: &PageRequest,
     filter: &OrderFilter,
 ) -> StoreResult<Vec<Order>> {
-    // One prepared statement per filter shape, so each plan uses its index.
-    let mut sql = format!("{SELECT} WHERE o.id > $1");
-    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(4);
-    let after = page.after_id();
-    let fetch = page.fetch_len();
-    params.push(&after);
-    params.push(&fetch);
+    // One statement per filter shape, so each plan uses its index.
+    let (after, fetch) = (page.after_id(), page.fetch_len());
     let status = filter.status.map(OrderStatus::as_str);
-    if let Some(user_id) = &filter.user_id {
-        params.push(user_id);
-        sql.push_str(&format!(" AND o.user_id = ${}", params.len()));
-    }
-    if let Some(status) = &status {
-        params.push(status);
-        sql.push_str(&format!(" AND o.status = ${}", params.len()));
-    }
-    sql.push_str(" ORDER BY o.id LIMIT $2");
-    let conn = store.conn().await?;
-    let statement = conn.prepare_cached(&sql).await.map_err(db_error)?;
-    let rows = conn.query(&statement, &params).await.map_err(db_error)?;
+    let rows = match (&filter.user_id, &status) {
+        (None, None) => {
+            let sql = select_orders!("WHERE o.id > $1 ORDER BY o.id LIMIT $2");
+            store.query(sql, &[&after, &fetch]).await?
+        }
+        (Some(user_id), None) => {
+            let sql = select_orders!("WHERE o.user_id = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
+            store.query(sql, &[&after, &fetch, user_id]).await?
+        }
+        (None, Some(status)) => {
+            let sql = select_orders!("WHERE o.status = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
+            store.query(sql, &[&after, &fetch, status]).await?
+        }
+        (Some(user_id), Some(status)) => {
+            let sql = select_orders!(
+                "WHERE o.user_id = $3 AND o.status = $4 AND o.id > $1 ORDER BY o.id LIMIT $2"
+            );
+            store.query(sql, &[&after, &fetch, user_id, status]).await?
+        }
+    };
     Ok(rows.iter().map(from_row).collect())
 }

@@ -1,4 +1,5 @@
-//! Users on PostgreSQL.
+//! Users on PostgreSQL: one statement each on a shared connection, except
+//! an idempotent create, which needs a transaction.
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -22,17 +23,6 @@ fn from_row(row: &Row) -> User {
     }
 }
 
-async fn query_one_user(
-    store: &PgStore,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Option<User>> {
-    let conn = store.conn().await?;
-    let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
-    let row = conn.query_opt(&statement, params).await.map_err(db_error)?;
-    Ok(row.as_ref().map(from_row))
-}
-
 pub async fn create(
     store: &PgStore,
     new: &NewUser,
@@ -40,11 +30,10 @@ pub async fn create(
 ) -> StoreResult<Created<User>> {
     let params: [&(dyn ToSql + Sync); 2] = [&new.email.as_str(), &new.name.as_str()];
     let Some(idem) = idempotent else {
-        // Without a key: one statement, no transaction.
-        let user = query_one_user(store, INSERT, &params).await?;
-        return user
-            .map(Created::New)
-            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT returned no row")));
+        let row = store.query_opt(INSERT, &params).await?;
+        let row =
+            row.ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT returned no row")))?;
+        return Ok(Created::New(from_row(&row)));
     };
     let mut conn = store.conn().await?;
     let tx = conn.transaction().await.map_err(db_error)?;
@@ -59,26 +48,14 @@ pub async fn create(
 }
 
 pub async fn get(store: &PgStore, id: i64) -> StoreResult<User> {
-    query_one_user(
-        store,
-        "SELECT id, email, name, created_at, updated_at FROM users WHERE id = $1",
-        &[&id],
-    )
-    .await?
-    .ok_or(StoreError::NotFound)
+    let sql = "SELECT id, email, name, created_at, updated_at FROM users WHERE id = $1";
+    let row = store.query_opt(sql, &[&id]).await?;
+    row.as_ref().map(from_row).ok_or(StoreError::NotFound)
 }
 
 pub async fn exists(store: &PgStore, id: i64) -> StoreResult<bool> {
-    let conn = store.conn().await?;
-    let statement = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
-        .await
-        .map_err(db_error)?;
-    Ok(conn
-        .query_one(&statement, &[&id])
-        .await
-        .map_err(db_error)?
-        .get(0))
+    let sql = "SELECT 1 FROM users WHERE id = $1";
+    Ok(store.query_opt(sql, &[&id]).await?.is_some())
 }
 
 pub async fn update(
@@ -100,19 +77,20 @@ pub async fn update(
     };
     let email = patch.email.as_ref().map(|e| e.as_str());
     let name = patch.name.as_ref().map(|n| n.as_str());
-    match query_one_user(store, sql, &[&id, &email, &name, &versions]).await? {
-        Some(user) => Ok(user),
+    match store
+        .query_opt(sql, &[&id, &email, &name, &versions])
+        .await?
+    {
+        Some(row) => Ok(from_row(&row)),
         None => Err(stale_or_missing(get(store, id).await)),
     }
 }
 
 pub async fn delete(store: &PgStore, id: i64) -> StoreResult<()> {
-    let conn = store.conn().await?;
-    let statement = conn
-        .prepare_cached("DELETE FROM users WHERE id = $1")
-        .await
-        .map_err(db_error)?;
-    match conn.execute(&statement, &[&id]).await.map_err(db_error)? {
+    match store
+        .execute("DELETE FROM users WHERE id = $1", &[&id])
+        .await?
+    {
         0 => Err(StoreError::NotFound),
         _ => Ok(()),
     }
@@ -123,25 +101,20 @@ pub async fn list(
     page: &PageRequest,
     email: Option<&str>,
 ) -> StoreResult<Vec<User>> {
-    let conn = store.conn().await?;
     // Two statements rather than one with `$3 IS NULL OR ...`, so each keeps
     // a plan that uses its index.
+    let (after, fetch) = (page.after_id(), page.fetch_len());
     let rows = match email {
         None => {
             let sql = "SELECT id, email, name, created_at, updated_at FROM users
                        WHERE id > $1 ORDER BY id LIMIT $2";
-            let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
-            conn.query(&statement, &[&page.after_id(), &page.fetch_len()])
-                .await
+            store.query(sql, &[&after, &fetch]).await?
         }
         Some(email) => {
             let sql = "SELECT id, email, name, created_at, updated_at FROM users
                        WHERE lower(email) = lower($3) AND id > $1 ORDER BY id LIMIT $2";
-            let statement = conn.prepare_cached(sql).await.map_err(db_error)?;
-            conn.query(&statement, &[&page.after_id(), &page.fetch_len(), &email])
-                .await
+            store.query(sql, &[&after, &fetch, &email]).await?
         }
-    }
-    .map_err(db_error)?;
+    };
     Ok(rows.iter().map(from_row).collect())
 }

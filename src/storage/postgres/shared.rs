@@ -1,0 +1,111 @@
+//! A few PostgreSQL connections shared by every request, the way the
+//! fastest Rust entries of the TechEmpower database tests work: each
+//! statement is prepared once per connection, and concurrent requests'
+//! queries are pipelined on the same connection by tokio-postgres instead of
+//! each request checking a connection out of a pool.
+//!
+//! Only single statements run here (each is atomic on its own); anything
+//! that needs a transaction across statements takes a pooled connection,
+//! since another request's query could otherwise land inside it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use crate::storage::{StoreError, StoreResult};
+
+/// One shared connection and the statements prepared on it.
+pub struct SharedConn {
+    client: Client,
+    statements: Mutex<HashMap<&'static str, Statement>>,
+}
+
+impl SharedConn {
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The statement for `sql`, prepared on first use on this connection.
+    pub async fn prepared(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.statements.lock().expect("not poisoned").get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.statements
+            .lock()
+            .expect("not poisoned")
+            .insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
+struct Slot {
+    conn: RwLock<Option<Arc<SharedConn>>>,
+    /// Serialises reconnecting, so a lost connection is replaced once.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+pub struct Shared {
+    config: Config,
+    connect_timeout: Duration,
+    slots: Vec<Slot>,
+    next: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(config: Config, size: usize, connect_timeout: Duration) -> Self {
+        let slots = (0..size.max(1))
+            .map(|_| Slot {
+                conn: RwLock::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            })
+            .collect();
+        Self {
+            config,
+            connect_timeout,
+            slots,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// A live shared connection, round robin; a closed one is replaced.
+    pub async fn get(&self) -> StoreResult<Arc<SharedConn>> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        if let Some(conn) = live(slot) {
+            return Ok(conn);
+        }
+        let _connecting = slot.connecting.lock().await;
+        if let Some(conn) = live(slot) {
+            return Ok(conn);
+        }
+        let unavailable = |e: String| StoreError::Unavailable(e);
+        let (client, connection) =
+            tokio::time::timeout(self.connect_timeout, self.config.connect(NoTls))
+                .await
+                .map_err(|_| unavailable("connecting to PostgreSQL timed out".into()))?
+                .map_err(|e| unavailable(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "shared PostgreSQL connection closed");
+            }
+        });
+        let conn = Arc::new(SharedConn {
+            client,
+            statements: Mutex::new(HashMap::new()),
+        });
+        *slot.conn.write().expect("not poisoned") = Some(conn.clone());
+        Ok(conn)
+    }
+}
+
+fn live(slot: &Slot) -> Option<Arc<SharedConn>> {
+    slot.conn
+        .read()
+        .expect("not poisoned")
+        .as_ref()
+        .filter(|c| !c.client.is_closed())
+        .cloned()
+}
