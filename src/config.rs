@@ -51,10 +51,15 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pool_size: u32,
 
-    /// PostgreSQL connections shared (pipelined) by all requests; about one per core.
-    #[arg(long, env = "ORDERLY_PG_SHARED_CONNECTIONS", default_value_t = 2, global = true,
+    /// PostgreSQL connections that all reads share (pipelined); about one per core.
+    #[arg(long, env = "ORDERLY_PG_READ_CONNECTIONS", default_value_t = 2, global = true,
           value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub pg_shared_connections: u32,
+    pub pg_read_connections: u32,
+
+    /// PostgreSQL connections that all single-statement writes share (pipelined).
+    #[arg(long, env = "ORDERLY_PG_WRITE_CONNECTIONS", default_value_t = 8, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub pg_write_connections: u32,
 
     /// How long a request waits for a free database connection before 503, in milliseconds.
     #[arg(

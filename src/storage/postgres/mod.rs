@@ -11,8 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{error::SqlState, NoTls, Row};
+use tokio_postgres::{error::SqlState, NoTls};
 
 use super::{
     migrations::Migration, Created, Idempotent, OrderFilter, Precondition, Store, StoreError,
@@ -45,7 +44,12 @@ const MIGRATION_LOCK: i64 = 0x006f_7264_6572_6c79;
 
 pub struct PgStore {
     pool: Pool,
-    shared: shared::Shared,
+    /// Shared connections for reads: few, since reads gain most from
+    /// pipelining many queries on one backend.
+    readers: shared::Shared,
+    /// Shared connections for writes: more, since each commit waits for its
+    /// WAL flush and PostgreSQL flushes the commits of many backends at once.
+    writers: shared::Shared,
     faults: Faults,
 }
 
@@ -56,9 +60,14 @@ impl PgStore {
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         config.application_name("orderly");
         config.connect_timeout(settings.pool_timeout());
-        let shared = shared::Shared::new(
+        let readers = shared::Shared::new(
             config.clone(),
-            settings.pg_shared_connections as usize,
+            settings.pg_read_connections as usize,
+            settings.pool_timeout(),
+        );
+        let writers = shared::Shared::new(
+            config.clone(),
+            settings.pg_write_connections as usize,
             settings.pool_timeout(),
         );
         let manager = Manager::from_config(
@@ -83,47 +92,10 @@ impl PgStore {
         migrate(&mut client).await?;
         Ok(Self {
             pool,
-            shared,
+            readers,
+            writers,
             faults: settings.faults,
         })
-    }
-
-    /// Runs one statement on a shared connection and returns its rows.
-    async fn query(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> StoreResult<Vec<Row>> {
-        let conn = self.shared.get().await?;
-        let statement = conn.prepared(sql).await.map_err(db_error)?;
-        conn.client()
-            .query(&statement, params)
-            .await
-            .map_err(db_error)
-    }
-
-    /// Runs one statement on a shared connection; at most one row.
-    async fn query_opt(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> StoreResult<Option<Row>> {
-        let conn = self.shared.get().await?;
-        let statement = conn.prepared(sql).await.map_err(db_error)?;
-        conn.client()
-            .query_opt(&statement, params)
-            .await
-            .map_err(db_error)
-    }
-
-    /// Runs one statement on a shared connection; rows affected.
-    async fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
-        let conn = self.shared.get().await?;
-        let statement = conn.prepared(sql).await.map_err(db_error)?;
-        conn.client()
-            .execute(&statement, params)
-            .await
-            .map_err(db_error)
     }
 
     /// A pooled connection of its own, for a transaction.
@@ -177,7 +149,7 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> anyhow::Result<()> 
 /// Maps a driver error to a storage error by SQLSTATE and constraint name.
 /// The one foreign key (`orders.user_id`) is broken by deleting a user who
 /// has orders; creating an order maps it to `UnknownUser` itself.
-fn db_error(e: tokio_postgres::Error) -> StoreError {
+pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
     let constraint = e.as_db_error().and_then(|db| db.constraint());
     match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => match constraint {
@@ -230,12 +202,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let conn = self.shared.get().await?;
-        conn.client()
-            .simple_query("SELECT 1")
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        self.readers.query("SELECT 1", &[]).await.map(drop)
     }
 
     async fn user_exists(&self, id: i64) -> StoreResult<bool> {

@@ -137,6 +137,7 @@ pub async fn create(
             &fault,
         ];
         let row = store
+            .writers
             .query_opt(INSERT_ORDER_WITH_ITEMS, &params)
             .await
             .map_err(unknown_user)?
@@ -198,6 +199,7 @@ fn unknown_user(e: StoreError) -> StoreError {
 
 pub async fn get(store: &PgStore, id: i64) -> StoreResult<Order> {
     let row = store
+        .readers
         .query_opt(select_orders!("WHERE o.id = $1"), &[&id])
         .await?;
     row.as_ref().map(from_row).ok_or(StoreError::NotFound)
@@ -213,6 +215,7 @@ pub async fn set_status_if_unchanged(
                    updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
                WHERE id = $1 AND updated_at = $2";
     match store
+        .writers
         .execute(sql, &[&id, &seen.timestamp(), &to.as_str()])
         .await?
     {
@@ -232,21 +235,24 @@ pub async fn list(
     let rows = match (&filter.user_id, &status) {
         (None, None) => {
             let sql = select_orders!("WHERE o.id > $1 ORDER BY o.id LIMIT $2");
-            store.query(sql, &[&after, &fetch]).await?
+            store.readers.query(sql, &[&after, &fetch]).await?
         }
         (Some(user_id), None) => {
             let sql = select_orders!("WHERE o.user_id = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
-            store.query(sql, &[&after, &fetch, user_id]).await?
+            store.readers.query(sql, &[&after, &fetch, user_id]).await?
         }
         (None, Some(status)) => {
             let sql = select_orders!("WHERE o.status = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
-            store.query(sql, &[&after, &fetch, status]).await?
+            store.readers.query(sql, &[&after, &fetch, status]).await?
         }
         (Some(user_id), Some(status)) => {
             let sql = select_orders!(
                 "WHERE o.user_id = $3 AND o.status = $4 AND o.id > $1 ORDER BY o.id LIMIT $2"
             );
-            store.query(sql, &[&after, &fetch, user_id, status]).await?
+            store
+                .readers
+                .query(sql, &[&after, &fetch, user_id, status])
+                .await?
         }
     };
     Ok(rows.iter().map(from_row).collect())

@@ -13,23 +13,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
+use super::db_error;
 use crate::storage::{StoreError, StoreResult};
 
 /// One shared connection and the statements prepared on it.
-pub struct SharedConn {
+struct SharedConn {
     client: Client,
     statements: Mutex<HashMap<&'static str, Statement>>,
 }
 
 impl SharedConn {
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// The statement for `sql`, prepared on first use on this connection.
-    pub async fn prepared(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+    async fn prepared(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
         if let Some(statement) = self.statements.lock().expect("not poisoned").get(sql) {
             return Ok(statement.clone());
         }
@@ -71,8 +69,50 @@ impl Shared {
         }
     }
 
+    /// Runs one statement and returns its rows.
+    pub async fn query(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        let conn = self.get().await?;
+        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        conn.client
+            .query(&statement, params)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Runs one statement that returns at most one row.
+    pub async fn query_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Option<Row>> {
+        let conn = self.get().await?;
+        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        conn.client
+            .query_opt(&statement, params)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Runs one statement and returns the number of rows it changed.
+    pub async fn execute(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<u64> {
+        let conn = self.get().await?;
+        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        conn.client
+            .execute(&statement, params)
+            .await
+            .map_err(db_error)
+    }
+
     /// A live shared connection, round robin; a closed one is replaced.
-    pub async fn get(&self) -> StoreResult<Arc<SharedConn>> {
+    async fn get(&self) -> StoreResult<Arc<SharedConn>> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
         if let Some(conn) = live(slot) {
             return Ok(conn);

@@ -30,7 +30,7 @@ pub async fn create(
 ) -> StoreResult<Created<User>> {
     let params: [&(dyn ToSql + Sync); 2] = [&new.email.as_str(), &new.name.as_str()];
     let Some(idem) = idempotent else {
-        let row = store.query_opt(INSERT, &params).await?;
+        let row = store.writers.query_opt(INSERT, &params).await?;
         let row =
             row.ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT returned no row")))?;
         return Ok(Created::New(from_row(&row)));
@@ -49,13 +49,13 @@ pub async fn create(
 
 pub async fn get(store: &PgStore, id: i64) -> StoreResult<User> {
     let sql = "SELECT id, email, name, created_at, updated_at FROM users WHERE id = $1";
-    let row = store.query_opt(sql, &[&id]).await?;
+    let row = store.readers.query_opt(sql, &[&id]).await?;
     row.as_ref().map(from_row).ok_or(StoreError::NotFound)
 }
 
 pub async fn exists(store: &PgStore, id: i64) -> StoreResult<bool> {
     let sql = "SELECT 1 FROM users WHERE id = $1";
-    Ok(store.query_opt(sql, &[&id]).await?.is_some())
+    Ok(store.readers.query_opt(sql, &[&id]).await?.is_some())
 }
 
 pub async fn update(
@@ -78,6 +78,7 @@ pub async fn update(
     let email = patch.email.as_ref().map(|e| e.as_str());
     let name = patch.name.as_ref().map(|n| n.as_str());
     match store
+        .writers
         .query_opt(sql, &[&id, &email, &name, &versions])
         .await?
     {
@@ -88,6 +89,7 @@ pub async fn update(
 
 pub async fn delete(store: &PgStore, id: i64) -> StoreResult<()> {
     match store
+        .writers
         .execute("DELETE FROM users WHERE id = $1", &[&id])
         .await?
     {
@@ -108,12 +110,12 @@ pub async fn list(
         None => {
             let sql = "SELECT id, email, name, created_at, updated_at FROM users
                        WHERE id > $1 ORDER BY id LIMIT $2";
-            store.query(sql, &[&after, &fetch]).await?
+            store.readers.query(sql, &[&after, &fetch]).await?
         }
         Some(email) => {
             let sql = "SELECT id, email, name, created_at, updated_at FROM users
                        WHERE lower(email) = lower($3) AND id > $1 ORDER BY id LIMIT $2";
-            store.query(sql, &[&after, &fetch, &email]).await?
+            store.readers.query(sql, &[&after, &fetch, &email]).await?
         }
     };
     Ok(rows.iter().map(from_row).collect())
