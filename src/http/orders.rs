@@ -12,7 +12,7 @@ use super::created::{render_created, respond};
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::fields::{integer, string, Fields};
-use super::{page_request, AppState, Page};
+use super::{page_request, AppState, Page, Timestamp};
 use crate::domain::order::MAX_ITEMS;
 use crate::domain::{
     Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, StoredResponse,
@@ -29,8 +29,8 @@ pub struct OrderBody {
     currency: String,
     items: Vec<ItemBody>,
     total: i64,
-    created_at: String,
-    updated_at: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
 }
 
 #[derive(Serialize)]
@@ -54,8 +54,8 @@ impl From<&Order> for OrderBody {
             currency: o.currency.clone(),
             items: o.items.iter().map(item).collect(),
             total: o.total,
-            created_at: super::timestamp(o.created_at),
-            updated_at: super::timestamp(o.updated_at),
+            created_at: Timestamp(o.created_at),
+            updated_at: Timestamp(o.updated_at),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::created::{render_created, respond};
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::fields::{string, Fields};
-use super::{page_request, AppState, Page};
+use super::{page_request, AppState, Page, Timestamp};
 use crate::domain::{Email, NewUser, StoredResponse, User, UserName, UserPatch};
 use crate::storage::Idempotent;
 
@@ -20,8 +20,8 @@ pub struct UserBody {
     id: i64,
     email: String,
     name: String,
-    created_at: String,
-    updated_at: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
 }
 
 impl From<&User> for UserBody {
@@ -30,8 +30,8 @@ impl From<&User> for UserBody {
             id: u.id,
             email: u.email.clone(),
             name: u.name.clone(),
-            created_at: super::timestamp(u.created_at),
-            updated_at: super::timestamp(u.updated_at),
+            created_at: Timestamp(u.created_at),
+            updated_at: Timestamp(u.updated_at),
         }
     }
 }
