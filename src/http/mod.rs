@@ -118,14 +118,14 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// `rows` holds up to `limit + 1` rows: the extra one only proves that a
     /// next page exists, so `next_cursor` is null exactly when none does.
-    pub fn from_rows<R>(
-        mut rows: Vec<R>,
+    pub fn from_rows<'r, R>(
+        rows: &'r [R],
         limit: Limit,
         id: impl Fn(&R) -> i64,
-        show: impl Fn(&R) -> T,
+        show: impl Fn(&'r R) -> T,
     ) -> Self {
         let more = rows.len() > usize::from(limit.get());
-        rows.truncate(usize::from(limit.get()));
+        let rows = &rows[..rows.len().min(usize::from(limit.get()))];
         let next_cursor = more
             .then(|| rows.last().map(|r| Cursor { after_id: id(r) }.encode()))
             .flatten();

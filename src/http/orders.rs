@@ -158,10 +158,10 @@ async fn list_page(
     let page = page_request(query)?;
     let orders = app.store.list_orders(&page, &filter).await?;
     Ok(Json(Page::from_rows(
-        orders,
+        &orders,
         page.limit,
         |o| o.id,
-        |o| OrderBody::from(o),
+        OrderBody::from,
     )))
 }
 

@@ -16,20 +16,20 @@ use crate::storage::Idempotent;
 
 /// A user as the API shows it: exactly these keys.
 #[derive(Serialize)]
-pub struct UserBody {
+pub struct UserBody<'a> {
     id: i64,
-    email: String,
-    name: String,
+    email: &'a str,
+    name: &'a str,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
 
-impl From<&User> for UserBody {
-    fn from(u: &User) -> Self {
+impl<'a> From<&'a User> for UserBody<'a> {
+    fn from(u: &'a User) -> Self {
         Self {
             id: u.id,
-            email: u.email.clone(),
-            name: u.name.clone(),
+            email: &u.email,
+            name: &u.name,
             created_at: Timestamp(u.created_at),
             updated_at: Timestamp(u.updated_at),
         }
@@ -108,10 +108,7 @@ pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCod
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list(
-    State(app): State<AppState>,
-    query: QueryParams,
-) -> Result<Json<Page<UserBody>>, ApiError> {
+pub async fn list(State(app): State<AppState>, query: QueryParams) -> Result<Response, ApiError> {
     let query = query.only(&["limit", "after", "email"])?;
     let page = page_request(&query)?;
     let email = query.get("email").map(str::trim);
@@ -123,10 +120,7 @@ pub async fn list(
         ));
     }
     let users = app.store.list_users(&page, email).await?;
-    Ok(Json(Page::from_rows(
-        users,
-        page.limit,
-        |u| u.id,
-        |u| UserBody::from(u),
-    )))
+    // Serialised here, while the rows the page borrows from are alive.
+    let page = Page::from_rows(&users, page.limit, |u| u.id, UserBody::from);
+    Ok(Json(page).into_response())
 }
