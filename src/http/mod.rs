@@ -108,6 +108,16 @@ fn write_rfc3339_micros(at: DateTime<Utc>, buf: &mut [u8; 27]) -> Option<&str> {
     std::str::from_utf8(&buf[..pos]).ok()
 }
 
+/// A 200 with `body` and the `ETag` of `version`.
+pub fn with_etag(
+    version: crate::domain::Version,
+    body: impl Serialize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let etag = axum::http::HeaderValue::from_str(&version.etag()).expect("ETags are ASCII");
+    ([(axum::http::header::ETAG, etag)], Json(body)).into_response()
+}
+
 /// One page of a keyset-paginated list.
 #[derive(Serialize)]
 pub struct Page<T> {

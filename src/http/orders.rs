@@ -3,8 +3,7 @@
 //! through the API (405); they are cancelled.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
 
@@ -12,7 +11,7 @@ use super::created::{render_created, respond};
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::fields::{integer, string, Fields};
-use super::{page_request, AppState, Page, Timestamp};
+use super::{page_request, with_etag, AppState, Page, Timestamp};
 use crate::domain::order::MAX_ITEMS;
 use crate::domain::{
     Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, StoredResponse,
@@ -100,8 +99,7 @@ fn parse_status_change(body: JsonBody) -> Result<OrderStatus, ApiError> {
 
 /// A 200 with the order and its `ETag`.
 fn order_response(order: &Order) -> Response {
-    let etag = HeaderValue::from_str(&order.version().etag()).expect("ETags are ASCII");
-    ([(header::ETAG, etag)], Json(OrderBody::from(order))).into_response()
+    with_etag(order.version(), OrderBody::from(order))
 }
 
 fn render_order_created(order: &Order) -> StoredResponse {

@@ -1,7 +1,7 @@
 //! `/api/v1/users`: create, read, update, delete and list users.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -10,7 +10,7 @@ use super::created::{render_created, respond};
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::fields::{string, Fields};
-use super::{page_request, AppState, Page, Timestamp};
+use super::{page_request, with_etag, AppState, Page, Timestamp};
 use crate::domain::{Email, NewUser, StoredResponse, User, UserName, UserPatch};
 use crate::storage::Idempotent;
 
@@ -62,8 +62,7 @@ fn parse_user_patch(body: JsonBody) -> Result<UserPatch, ApiError> {
 
 /// A 200 with the user and its `ETag`.
 fn user_response(user: &User) -> Response {
-    let etag = HeaderValue::from_str(&user.version().etag()).expect("ETags are ASCII");
-    ([(header::ETAG, etag)], Json(UserBody::from(user))).into_response()
+    with_etag(user.version(), UserBody::from(user))
 }
 
 fn render_user_created(user: &User) -> StoredResponse {

@@ -403,25 +403,31 @@ async fn drop_pg_database(name: &str) {
 }
 
 /// Declares each listed `async fn(TestApp)` as two tests, one per backend:
-/// `<module>::postgres::<name>` and `<module>::sqlite::<name>`.
+/// `<module>::postgres::<name>` and `<module>::sqlite::<name>`. A test that
+/// needs other settings names a `fn(&mut Settings)` after `=>`.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
+    (@configure) => { |_: &mut orderly::config::Settings| {} };
+    (@configure $configure:expr) => { $configure };
+    (@tests $backend:ident; $($name:ident $(=> $configure:expr)?),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                // The settings function lives beside the test, one module up.
+                #[allow(unused_imports)]
+                use super::*;
+                let configure = $crate::on_both_backends!(@configure $($configure)?);
+                let backend = $crate::helpers::Backend::$backend;
+                super::$name($crate::helpers::TestApp::spawn_with(backend, configure).await).await
+            }
+        )+
+    };
+    ($($name:ident $(=> $configure:expr)?),+ $(,)?) => {
         mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
-                }
-            )+
+            $crate::on_both_backends!(@tests Postgres; $($name $(=> $configure)?),+);
         }
         mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
-                }
-            )+
+            $crate::on_both_backends!(@tests Sqlite; $($name $(=> $configure)?),+);
         }
     };
 }

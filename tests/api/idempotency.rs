@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, Backend, TestApp};
+use orderly::config::Settings;
+
+use crate::helpers::{assert_problem, TestApp};
 
 const USERS: &str = "/api/v1/users";
 const ORDERS: &str = "/api/v1/orders";
@@ -221,8 +223,11 @@ async fn twenty_concurrent_orders_with_one_key_create_one_order(app: TestApp) {
     );
 }
 
-async fn expired_keys_are_purged_in_the_background(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.key_purge_interval_ms = 50).await;
+fn purge_every_50_ms(settings: &mut Settings) {
+    settings.key_purge_interval_ms = 50;
+}
+
+async fn expired_keys_are_purged_in_the_background(app: TestApp) {
     post_with_key(
         &app,
         USERS,
@@ -261,18 +266,5 @@ crate::on_both_backends!(
     a_failed_request_stores_nothing_so_a_retry_executes,
     an_expired_key_executes_again,
     twenty_concurrent_orders_with_one_key_create_one_order,
+    expired_keys_are_purged_in_the_background => purge_every_50_ms,
 );
-
-mod purge {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        expired_keys_are_purged_in_the_background(Backend::Postgres).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        expired_keys_are_purged_in_the_background(Backend::Sqlite).await
-    }
-}

@@ -4,7 +4,9 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, Backend, TestApp};
+use orderly::config::Settings;
+
+use crate::helpers::{assert_problem, TestApp};
 
 const ORDERS: &str = "/api/v1/orders";
 
@@ -452,6 +454,11 @@ async fn deleting_a_user_with_orders_is_409(app: TestApp) {
     );
 }
 
+/// The ids of the orders on the page at `path`.
+async fn page_ids(app: &TestApp, path: &str) -> Vec<i64> {
+    ids(&app.get(path).await.json().await.unwrap())
+}
+
 fn ids(page: &Value) -> Vec<i64> {
     page["items"]
         .as_array()
@@ -488,30 +495,15 @@ async fn lists_filter_by_user_and_status(app: TestApp) {
         "list entries carry their items"
     );
     assert_eq!(
-        ids(&app
-            .get(&format!("{ORDERS}?user_id={ada}"))
-            .await
-            .json()
-            .await
-            .unwrap()),
+        page_ids(&app, &format!("{ORDERS}?user_id={ada}")).await,
         [a1, a2]
     );
     assert_eq!(
-        ids(&app
-            .get(&format!("{ORDERS}?user_id={ada}&status=paid"))
-            .await
-            .json()
-            .await
-            .unwrap()),
+        page_ids(&app, &format!("{ORDERS}?user_id={ada}&status=paid")).await,
         [a2]
     );
     assert_eq!(
-        ids(&app
-            .get(&format!("{ORDERS}?status=pending"))
-            .await
-            .json()
-            .await
-            .unwrap()),
+        page_ids(&app, &format!("{ORDERS}?status=pending")).await,
         [a1, b1]
     );
     let nobody: Value = app
@@ -527,21 +519,11 @@ async fn lists_filter_by_user_and_status(app: TestApp) {
     );
 
     assert_eq!(
-        ids(&app
-            .get(&format!("/api/v1/users/{ada}/orders"))
-            .await
-            .json()
-            .await
-            .unwrap()),
+        page_ids(&app, &format!("/api/v1/users/{ada}/orders")).await,
         [a1, a2]
     );
     assert_eq!(
-        ids(&app
-            .get(&format!("/api/v1/users/{ada}/orders?status=pending"))
-            .await
-            .json()
-            .await
-            .unwrap()),
+        page_ids(&app, &format!("/api/v1/users/{ada}/orders?status=pending")).await,
         [a1]
     );
     assert_problem(
@@ -622,8 +604,11 @@ async fn pagination_walks_every_order_once_while_others_insert(app: TestApp) {
     );
 }
 
-async fn a_failure_between_order_and_items_leaves_nothing_and_the_service_serves(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.faults.fail_order_before_items = true).await;
+fn fail_order_before_items(settings: &mut Settings) {
+    settings.faults.fail_order_before_items = true;
+}
+
+async fn a_failure_between_order_and_items_leaves_nothing_and_the_service_serves(app: TestApp) {
     let user_id = a_user(&app).await;
     let body = json!({"user_id": user_id, "items": [{"sku": "A", "quantity": 1, "unit_price": 5}]});
 
@@ -664,20 +649,5 @@ crate::on_both_backends!(
     deleting_a_user_with_orders_is_409,
     lists_filter_by_user_and_status,
     pagination_walks_every_order_once_while_others_insert,
+    a_failure_between_order_and_items_leaves_nothing_and_the_service_serves => fail_order_before_items,
 );
-
-mod atomicity {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        a_failure_between_order_and_items_leaves_nothing_and_the_service_serves(Backend::Postgres)
-            .await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        a_failure_between_order_and_items_leaves_nothing_and_the_service_serves(Backend::Sqlite)
-            .await
-    }
-}

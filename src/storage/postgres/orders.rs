@@ -58,6 +58,11 @@ fn from_row(row: &Row) -> Order {
             unit_price,
         })
         .collect();
+    order_with(row, items)
+}
+
+/// An order from the first seven columns of `row`, with these items.
+fn order_with(row: &Row, items: Vec<StoredItem>) -> Order {
     Order {
         id: row.get(0),
         user_id: row.get(1),
@@ -74,6 +79,7 @@ fn from_row(row: &Row) -> Order {
 fn create_error(e: tokio_postgres::Error) -> StoreError {
     unknown_user(db_error(e))
 }
+
 /// The item columns of `new`, as the arrays the insert statements unnest.
 struct ItemArrays<'a> {
     lines: Vec<i16>,
@@ -96,24 +102,16 @@ impl<'a> ItemArrays<'a> {
 
 /// The order just written: its row as returned, its items as sent.
 fn created(row: &Row, new: &NewOrder) -> Order {
-    Order {
-        id: row.get(0),
-        user_id: row.get(1),
-        status: row.get(2),
-        currency: row.get(3),
-        total: row.get(4),
-        created_at: row.get(5),
-        updated_at: row.get(6),
-        items: new
-            .items()
-            .iter()
-            .map(|i| StoredItem {
-                sku: i.sku.as_str().to_owned(),
-                quantity: i.quantity.get().into(),
-                unit_price: i.unit_price.get(),
-            })
-            .collect(),
-    }
+    let items = new
+        .items()
+        .iter()
+        .map(|i| StoredItem {
+            sku: i.sku.as_str().to_owned(),
+            quantity: i.quantity.get().into(),
+            unit_price: i.unit_price.get(),
+        })
+        .collect();
+    order_with(row, items)
 }
 
 pub async fn create(
