@@ -293,14 +293,27 @@ def main():
                     f"non-2xx {r['non_2xx']}")
         for t in targets:
             results["peak_rss_mib"][t.name] = t.peak_rss_mib()
+    except BaseException:
+        drop_bench_databases()
+        raise
     finally:
         for t in targets:
             t.stop()
-    if args.deep_rows:
-        results["depth"] = depth_test(args, workdir)
+    try:
+        if args.deep_rows:
+            results["depth"] = depth_test(args, workdir)
+    finally:
+        drop_bench_databases()
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.out).write_text(json.dumps(results, indent=2))
     log(f"wrote {args.out}")
+
+
+def drop_bench_databases():
+    """Leaves no benchmark database behind on the server."""
+    names = psql(ADMIN_URL, "SELECT datname FROM pg_database WHERE datname LIKE 'orderly\\_bench\\_%'")
+    for name in names.split():
+        psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def depth_test(args, workdir: pathlib.Path) -> dict:

@@ -362,6 +362,7 @@ async fn pg_template() -> String {
                     ))
                     .await
                     .expect("publishing the template");
+                drop_stale_templates(&admin, &name).await;
             }
             admin
                 .execute("SELECT pg_advisory_unlock(7262)", &[])
@@ -371,6 +372,23 @@ async fn pg_template() -> String {
         })
         .await
         .clone()
+}
+
+/// Templates of older schemas are never used again: drop them.
+async fn drop_stale_templates(admin: &tokio_postgres::Client, current: &str) {
+    let stale = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'orderly\\_tmpl\\_%' AND datname <> $1",
+            &[&current],
+        )
+        .await
+        .expect("pg_database");
+    for row in stale {
+        let name: String = row.get(0);
+        let _ = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
 }
 
 async fn clone_pg_database(template: &str, name: &str) {
