@@ -77,8 +77,8 @@ fn parse_item(fields: &mut Fields) -> Option<LineItem> {
     })
 }
 
-fn parse_new_order(body: &JsonBody) -> Result<NewOrder, ApiError> {
-    let mut fields = Fields::of_body(body.value.clone())?;
+fn parse_new_order(body: serde_json::Value) -> Result<NewOrder, ApiError> {
+    let mut fields = Fields::of_body(body)?;
     let user_id = fields.required("user_id", positive_id);
     let currency = fields.optional("currency", |v| Currency::parse(string(v)?));
     let items = fields.objects("items", (1, MAX_ITEMS), parse_item);
@@ -113,7 +113,8 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let key = key.parse("POST /api/v1/orders", &body)?;
-    let new = parse_new_order(&body)?;
+    // The key has fingerprinted the raw bytes; the parsed value can move.
+    let new = parse_new_order(body.value)?;
     let idempotent = key.as_ref().map(|key| Idempotent {
         key,
         render: &render_order_created,

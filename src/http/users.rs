@@ -36,8 +36,8 @@ impl<'a> From<&'a User> for UserBody<'a> {
     }
 }
 
-fn parse_new_user(body: &JsonBody) -> Result<NewUser, ApiError> {
-    let mut fields = Fields::of_body(body.value.clone())?;
+fn parse_new_user(body: serde_json::Value) -> Result<NewUser, ApiError> {
+    let mut fields = Fields::of_body(body)?;
     let email = fields.required("email", |v| Email::parse(string(v)?));
     let name = fields.required("name", |v| UserName::parse(string(v)?));
     fields.finish()?;
@@ -76,7 +76,8 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let key = key.parse("POST /api/v1/users", &body)?;
-    let new = parse_new_user(&body)?;
+    // The key has fingerprinted the raw bytes; the parsed value can move.
+    let new = parse_new_user(body.value)?;
     let idempotent = key.as_ref().map(|key| Idempotent {
         key,
         render: &render_user_created,

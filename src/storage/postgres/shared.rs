@@ -75,8 +75,7 @@ impl Shared {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<Vec<Row>> {
-        let conn = self.get().await?;
-        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        let (conn, statement) = self.prepare(sql).await?;
         conn.client
             .query(&statement, params)
             .await
@@ -89,8 +88,7 @@ impl Shared {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<Option<Row>> {
-        let conn = self.get().await?;
-        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        let (conn, statement) = self.prepare(sql).await?;
         conn.client
             .query_opt(&statement, params)
             .await
@@ -103,12 +101,18 @@ impl Shared {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<u64> {
-        let conn = self.get().await?;
-        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        let (conn, statement) = self.prepare(sql).await?;
         conn.client
             .execute(&statement, params)
             .await
             .map_err(db_error)
+    }
+
+    /// A shared connection and `sql` prepared on it.
+    async fn prepare(&self, sql: &'static str) -> StoreResult<(Arc<SharedConn>, Statement)> {
+        let conn = self.get().await?;
+        let statement = conn.prepared(sql).await.map_err(db_error)?;
+        Ok((conn, statement))
     }
 
     /// A live shared connection, round robin; a closed one is replaced.
