@@ -84,22 +84,9 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub key_purge_interval_ms: u64,
 
-    /// Faults to inject, for tests only: no flag or variable reaches them.
-    #[arg(skip)]
-    pub faults: Faults,
-
     /// Log line format.
     #[arg(long, env = "ORDERLY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
-}
-
-/// Failures the tests switch on to prove that a half-done write leaves
-/// nothing behind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// Order creation fails after the order row is written and before its
-    /// items are.
-    pub fail_order_before_items: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -8,15 +8,16 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::app::App;
 use crate::config::Settings;
-use crate::http::{router, AppState};
-use crate::storage::{self, Store};
+use crate::http::router;
+use crate::storage;
 
 /// A bound, migrated, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
-    app: axum::Router,
-    store: Arc<dyn Store>,
+    router: axum::Router,
+    app: Arc<App>,
     key_purge_interval: Duration,
 }
 
@@ -24,20 +25,15 @@ impl Application {
     /// Opens the database, applies migrations and binds the listener (port 0
     /// picks a free port, as the tests do).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let store = storage::open(settings).await?;
-        let app = router(
-            AppState {
-                store: store.clone(),
-            },
-            settings.request_timeout(),
-        );
+        let app = Arc::new(App::new(storage::open(settings).await?));
+        let router = router(app.clone(), settings.request_timeout());
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("could not listen on {}", settings.bind))?;
         Ok(Self {
             listener,
+            router,
             app,
-            store,
             key_purge_interval: settings.key_purge_interval(),
         })
     }
@@ -54,8 +50,8 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving");
-        let purger = tokio::spawn(purge_expired_keys(self.store, self.key_purge_interval));
-        let served = axum::serve(self.listener, self.app)
+        let purger = tokio::spawn(purge_expired_keys(self.app, self.key_purge_interval));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         purger.abort();
@@ -64,12 +60,12 @@ impl Application {
 }
 
 /// Deletes expired idempotency keys now and then, beside the requests.
-async fn purge_expired_keys(store: Arc<dyn Store>, every: Duration) {
+async fn purge_expired_keys(app: Arc<App>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match store.purge_expired_keys().await {
+        match app.purge_expired_keys().await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
             Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),

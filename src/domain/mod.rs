@@ -1,19 +1,22 @@
 //! Domain types: values that cannot hold invalid data.
 //!
-//! The HTTP layer parses requests into these once; storage and handlers
-//! below it never re-check.
+//! The HTTP layer parses requests into these once; the application layer and
+//! storage below it never re-check.
 
-pub mod idempotency;
+pub mod digits;
+pub mod idempotency_key;
 pub mod order;
 pub mod page;
 pub mod user;
+pub mod version;
 
-pub use idempotency::{IdempotencyKey, StoredResponse};
+pub use idempotency_key::{IdempotencyKey, SavedResponse};
 pub use order::{
     Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, UnitPrice,
 };
 pub use page::{Cursor, Limit, PageRequest};
-pub use user::{Email, NewUser, User, UserName, UserPatch, Version};
+pub use user::{Email, NewUser, User, UserName, UserPatch};
+pub use version::{Precondition, Version};
 
 /// Counts characters, as users do, not bytes.
 fn char_len(s: &str) -> usize {

@@ -69,27 +69,26 @@ impl UnitPrice {
 
 /// An ISO 4217 currency code in upper case, e.g. `USD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Currency([u8; 3]);
+pub struct Currency(iso_currency::Currency);
 
 impl Default for Currency {
     fn default() -> Self {
-        Self(*b"USD")
+        Self(iso_currency::Currency::USD)
     }
 }
 
 impl Currency {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let known = raw.len() == 3
-            && raw.bytes().all(|b| b.is_ascii_uppercase())
-            && iso_currency::Currency::from_code(raw).is_some();
-        match raw.as_bytes() {
-            [a, b, c] if known => Ok(Self([*a, *b, *c])),
+        // `from_code` would take other letter cases; the contract does not.
+        let upper = raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase());
+        match iso_currency::Currency::from_code(raw) {
+            Some(code) if upper => Ok(Self(code)),
             _ => Err("must be an ISO 4217 currency code in upper case, like USD".into()),
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("ASCII by construction")
+    pub fn as_str(self) -> &'static str {
+        self.0.code()
     }
 }
 

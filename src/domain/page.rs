@@ -2,6 +2,8 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
+use super::digits::parse_digits;
+
 pub const DEFAULT_LIMIT: u16 = 50;
 pub const MAX_LIMIT: u16 = 200;
 
@@ -17,10 +19,8 @@ impl Default for Limit {
 
 impl Limit {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw.parse::<u16>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) && raw.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(Self(n))
-            }
+        match parse_digits::<u16>(raw) {
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(Self(n)),
             _ => Err(format!("`limit` must be an integer from 1 to {MAX_LIMIT}")),
         }
     }
@@ -49,12 +49,9 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
         let id = text.strip_prefix(Self::PREFIX).ok_or_else(invalid)?;
-        match id.parse::<i64>() {
-            Ok(after_id) if after_id >= 0 && id.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(Self { after_id })
-            }
-            _ => Err(invalid()),
-        }
+        parse_digits(id)
+            .map(|after_id| Self { after_id })
+            .ok_or_else(invalid)
     }
 }
 

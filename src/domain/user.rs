@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::char_len;
+use super::{char_len, Version};
 
 pub const EMAIL_MAX_CHARS: usize = 254;
 pub const NAME_MAX_CHARS: usize = 200;
@@ -97,36 +97,6 @@ impl User {
     }
 }
 
-/// What an `ETag` names: the row's `updated_at` in microseconds. Storage makes
-/// every write move `updated_at` forward by at least one microsecond, so two
-/// states of a row never share a version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Version(pub i64);
-
-impl Version {
-    pub fn of(updated_at: DateTime<Utc>) -> Self {
-        Self(updated_at.timestamp_micros())
-    }
-
-    pub fn timestamp(self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.0).unwrap_or_default()
-    }
-
-    /// The strong entity tag, quotes included.
-    pub fn etag(self) -> String {
-        format!("\"v{}\"", self.0)
-    }
-
-    /// Reads one entity tag back; anything we did not issue is `None`.
-    pub fn from_etag(tag: &str) -> Option<Self> {
-        let inner = tag.trim().strip_prefix("\"v")?.strip_suffix('"')?;
-        if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        inner.parse().ok().map(Self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,14 +152,5 @@ mod tests {
         assert!(UserName::parse(&"é".repeat(201)).is_err());
         assert!(UserName::parse("Ada\u{0}").is_err());
         assert!(UserName::parse("A\nda").is_err());
-    }
-
-    #[test]
-    fn etags_round_trip_and_foreign_tags_do_not_parse() {
-        let v = Version(1_764_000_000_123_456);
-        assert_eq!(Version::from_etag(&v.etag()), Some(v));
-        for foreign in ["*", "\"abc\"", "W/\"v1\"", "\"v\"", "v12", "\"v-1\""] {
-            assert_eq!(Version::from_etag(foreign), None, "{foreign}");
-        }
     }
 }

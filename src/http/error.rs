@@ -1,15 +1,19 @@
-//! The one error type a client can see, and its one mapping to
-//! `application/problem+json` (RFC 9457).
+//! The one error type a client can see, and the one place that writes
+//! `application/problem+json` (RFC 9457): for our errors, and for the
+//! framework's own bare answers (405, the timeout's 503).
 //!
 //! Internal causes never reach the client: a 5xx carries a generic detail,
 //! and the cause rides in the response's extensions to the request logger,
-//! which logs it once beside the request id.
+//! which logs it once.
 
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::storage::StoreError;
+use crate::app::AppError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -85,9 +89,7 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
 }
 
-/// Builds a problem+json response; also used for the framework's own bare
-/// error answers (405, timeouts), so every error looks alike.
-pub fn problem_response(
+fn problem_response(
     status: StatusCode,
     kind: &str,
     detail: String,
@@ -176,26 +178,55 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            StoreError::NotFound => Self::NotFound("no such resource".into()),
-            StoreError::EmailTaken => Self::EmailTaken,
-            StoreError::UserHasOrders => Self::Conflict(
-                "the user has orders; cancel them instead of deleting the user".into(),
-            ),
-            StoreError::VersionMismatch => Self::PreconditionFailed,
-            StoreError::UnknownUser => Self::validation("user_id", "no user has this id"),
-            StoreError::IllegalMove { from, to } => {
-                Self::Conflict(format!("an order cannot move from {from} to {to}"))
-            }
-            StoreError::MovedConcurrently { now } => Self::Conflict(format!(
-                "the order moved to {now} while this request ran; fetch it and decide again"
-            )),
-            StoreError::KeyReused => Self::KeyReused,
-            StoreError::KeyInFlight => Self::KeyInFlight,
-            StoreError::Unavailable(cause) => Self::Unavailable(cause),
-            StoreError::Other(cause) => Self::Internal(cause),
+            AppError::NotFound(what) => Self::NotFound(format!("no such {what}")),
+            AppError::EmailTaken => Self::EmailTaken,
+            AppError::UnknownUser => Self::validation("user_id", e.to_string()),
+            AppError::UserHasOrders
+            | AppError::IllegalMove { .. }
+            | AppError::MovedConcurrently { .. } => Self::Conflict(e.to_string()),
+            AppError::PreconditionFailed => Self::PreconditionFailed,
+            AppError::KeyReused => Self::KeyReused,
+            AppError::KeyInFlight => Self::KeyInFlight,
+            AppError::Unavailable(cause) => Self::Unavailable(cause),
+            AppError::Internal(cause) => Self::Internal(cause),
         }
     }
+}
+
+/// Rewrites the framework's own bare error answers (405 with `Allow`, the
+/// timeout's 503) into problem+json, keeping their headers.
+pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this route does not allow that method; see the Allow header".to_owned()
+        }
+        StatusCode::SERVICE_UNAVAILABLE => "the request took too long; retry shortly".to_owned(),
+        other => other.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let problem = problem_response(status, "about:blank", detail, None);
+    let (problem_parts, body) = problem.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        problem_parts.headers[header::CONTENT_TYPE].clone(),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    Response::from_parts(parts, Body::new(body))
 }

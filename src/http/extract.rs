@@ -7,8 +7,8 @@ use axum::http::{header, request::Parts, HeaderMap};
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::domain::{IdempotencyKey, Version};
-use crate::storage::Precondition;
+use crate::domain::digits::parse_digits;
+use crate::domain::{Cursor, IdempotencyKey, Limit, PageRequest, Precondition, Version};
 
 /// Largest accepted body: exactly 64 KiB is fine, one byte more is 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -117,15 +117,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| bad())?;
-        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        raw.parse().map(Id).map_err(|_| bad())
+        parse_digits(&raw).map(Id).ok_or_else(bad)
     }
 }
 
 /// Query parameters as name/value pairs; each name at most once, and only
 /// the names the route knows (a typo is an error, not a silent no-op).
+/// Control characters (a NUL byte, say) are refused in names and values
+/// alike, before any of them can reach a database.
 pub struct QueryParams(Vec<(String, String)>);
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
@@ -137,6 +136,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
             .unwrap_or(RawQuery(None));
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
             .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
+        let has_control = |text: &str| text.chars().any(char::is_control);
+        if pairs.iter().any(|(n, v)| has_control(n) || has_control(v)) {
+            return Err(ApiError::BadRequest(
+                "the query string must not contain control characters".into(),
+            ));
+        }
         Ok(Self(pairs))
     }
 }
@@ -165,6 +170,27 @@ impl QueryParams {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `name` as a positive id, if given.
+    pub fn positive_id(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|raw| match parse_digits::<i64>(raw) {
+                Some(id) if id >= 1 => Ok(id),
+                _ => Err(ApiError::BadRequest(format!(
+                    "`{name}` must be a positive integer"
+                ))),
+            })
+            .transpose()
+    }
+
+    /// `limit` and `after`.
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.get("limit").map(Limit::parse).transpose();
+        let limit = limit.map_err(ApiError::BadRequest)?.unwrap_or_default();
+        let after = self.get("after").map(Cursor::decode).transpose();
+        let after = after.map_err(ApiError::BadRequest)?;
+        Ok(PageRequest { after, limit })
     }
 }
 

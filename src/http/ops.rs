@@ -2,10 +2,10 @@
 //! answer for routes that do not exist.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{status_body, ApiError, AppState};
+use super::responses::status_body;
+use super::{ApiError, AppState};
 
 /// 200 while the process serves.
 pub async fn healthz() -> Response {
@@ -13,11 +13,9 @@ pub async fn healthz() -> Response {
 }
 
 /// 200 when the database answers, else 503 with `Retry-After`.
-pub async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, status_body("ready")).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+pub async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
+    app.check_ready().await?;
+    Ok(status_body("ready").into_response())
 }
 
 pub async fn not_found() -> ApiError {

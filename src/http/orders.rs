@@ -1,23 +1,25 @@
 //! `/api/v1/orders` and `/api/v1/users/{id}/orders`: create, read, move
 //! along the status machine, and list orders. Orders are never deleted
-//! through the API (405); they are cancelled.
+//! through the API (405); they are cancelled. Each handler parses the
+//! request, calls one use case, and renders.
 
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
 
-use super::created::{render_created, respond};
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
-use super::fields::{integer, string, Fields};
-use super::{page_request, with_etag, AppState, Page, Timestamp};
+use super::field_reader::{integer, string, FieldReader};
+use super::responses::{created, respond_created, with_etag, Page, Timestamp};
+use super::AppState;
+use crate::app::Replayable;
 use crate::domain::order::MAX_ITEMS;
 use crate::domain::{
-    Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, StoredResponse,
-    UnitPrice,
+    Currency, LineItem, NewOrder, Order, OrderStatus, PageRequest, Quantity, SavedResponse, Sku,
+    StoredItem, UnitPrice,
 };
-use crate::storage::{Idempotent, OrderFilter};
+use crate::storage::OrderFilter;
 
 /// An order as the API shows it: exactly these keys.
 #[derive(Serialize)]
@@ -59,6 +61,14 @@ impl From<&Order> for OrderBody {
     }
 }
 
+/// A created order is answered, and replayed, as 201 with its `Location`.
+impl Replayable for Order {
+    fn saved_response(&self) -> SavedResponse {
+        let location = format!("/api/v1/orders/{}", self.id);
+        created(location, self.version(), &OrderBody::from(self))
+    }
+}
+
 fn positive_id(value: &serde_json::Value) -> Result<i64, String> {
     match integer(value) {
         Ok(id) if id >= 1 => Ok(id),
@@ -66,7 +76,7 @@ fn positive_id(value: &serde_json::Value) -> Result<i64, String> {
     }
 }
 
-fn parse_item(fields: &mut Fields) -> Option<LineItem> {
+fn parse_item(fields: &mut FieldReader) -> Option<LineItem> {
     let sku = fields.required("sku", |v| Sku::parse(string(v)?));
     let quantity = fields.required("quantity", |v| Quantity::parse(integer(v)?));
     let unit_price = fields.required("unit_price", |v| UnitPrice::parse(integer(v)?));
@@ -78,7 +88,7 @@ fn parse_item(fields: &mut Fields) -> Option<LineItem> {
 }
 
 fn parse_new_order(body: serde_json::Value) -> Result<NewOrder, ApiError> {
-    let mut fields = Fields::of_body(body)?;
+    let mut fields = FieldReader::of_body(body)?;
     let user_id = fields.required("user_id", positive_id);
     let currency = fields.optional("currency", |v| Currency::parse(string(v)?));
     let items = fields.objects("items", (1, MAX_ITEMS), parse_item);
@@ -91,7 +101,7 @@ fn parse_new_order(body: serde_json::Value) -> Result<NewOrder, ApiError> {
 }
 
 fn parse_status_change(body: JsonBody) -> Result<OrderStatus, ApiError> {
-    let mut fields = Fields::of_body(body.value)?;
+    let mut fields = FieldReader::of_body(body.value)?;
     let status = fields.required("status", |v| OrderStatus::parse(string(v)?));
     fields.finish()?;
     Ok(status.expect("finish reports a status that did not parse"))
@@ -102,11 +112,6 @@ fn order_response(order: &Order) -> Response {
     with_etag(order.version(), OrderBody::from(order))
 }
 
-fn render_order_created(order: &Order) -> StoredResponse {
-    let location = format!("/api/v1/orders/{}", order.id);
-    render_created(location, order.version().etag(), &OrderBody::from(order))
-}
-
 pub async fn create(
     State(app): State<AppState>,
     key: IdempotencyHeader,
@@ -115,16 +120,11 @@ pub async fn create(
     let key = key.parse("POST /api/v1/orders", &body)?;
     // The key has fingerprinted the raw bytes; the parsed value can move.
     let new = parse_new_order(body.value)?;
-    let idempotent = key.as_ref().map(|key| Idempotent {
-        key,
-        render: &render_order_created,
-    });
-    let created = app.store.create_order(&new, idempotent).await?;
-    Ok(respond(created, render_order_created))
+    Ok(respond_created(app.create_order(new, key.as_ref()).await?))
 }
 
 pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
-    Ok(order_response(&app.store.get_order(id).await?))
+    Ok(order_response(&app.get_order(id).await?))
 }
 
 /// `PUT` and `PATCH` alike: `{status}` moves the order.
@@ -135,9 +135,7 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let to = parse_status_change(body)?;
-    Ok(order_response(
-        &app.store.move_order(id, to, &precondition).await?,
-    ))
+    Ok(order_response(&app.move_order(id, to, precondition).await?))
 }
 
 /// `status` from a query string, if given.
@@ -149,19 +147,13 @@ fn status_filter(query: &QueryParams) -> Result<Option<OrderStatus>, ApiError> {
         .map_err(|message| ApiError::BadRequest(format!("`status` {message}")))
 }
 
-async fn list_page(
-    app: &AppState,
-    query: &QueryParams,
-    filter: OrderFilter,
-) -> Result<Json<Page<OrderBody>>, ApiError> {
-    let page = page_request(query)?;
-    let orders = app.store.list_orders(&page, &filter).await?;
-    Ok(Json(Page::from_rows(
-        &orders,
+fn page_of(orders: &[Order], page: &PageRequest) -> Json<Page<OrderBody>> {
+    Json(Page::from_rows(
+        orders,
         page.limit,
         |o| o.id,
         OrderBody::from,
-    )))
+    ))
 }
 
 pub async fn list(
@@ -169,20 +161,12 @@ pub async fn list(
     query: QueryParams,
 ) -> Result<Json<Page<OrderBody>>, ApiError> {
     let query = query.only(&["user_id", "status", "limit", "after"])?;
-    let user_id = query
-        .get("user_id")
-        .map(|raw| match raw.parse::<i64>() {
-            Ok(id) if id >= 1 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
-            _ => Err(ApiError::BadRequest(
-                "`user_id` must be a positive integer".into(),
-            )),
-        })
-        .transpose()?;
+    let page = query.page()?;
     let filter = OrderFilter {
-        user_id,
+        user_id: query.positive_id("user_id")?,
         status: status_filter(&query)?,
     };
-    list_page(&app, &query, filter).await
+    Ok(page_of(&app.list_orders(&page, &filter).await?, &page))
 }
 
 /// A user's orders; 404 when the user does not exist.
@@ -192,12 +176,8 @@ pub async fn list_for_user(
     query: QueryParams,
 ) -> Result<Json<Page<OrderBody>>, ApiError> {
     let query = query.only(&["status", "limit", "after"])?;
-    let filter = OrderFilter {
-        user_id: Some(user_id),
-        status: status_filter(&query)?,
-    };
-    if !app.store.user_exists(user_id).await? {
-        return Err(ApiError::NotFound("no such user".into()));
-    }
-    list_page(&app, &query, filter).await
+    let page = query.page()?;
+    let status = status_filter(&query)?;
+    let orders = app.list_user_orders(user_id, &page, status).await?;
+    Ok(page_of(&orders, &page))
 }

@@ -1,4 +1,5 @@
-//! `/api/v1/users`: create, read, update, delete and list users.
+//! `/api/v1/users`: create, read, update, delete and list users. Each
+//! handler parses the request, calls one use case, and renders.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::created::{render_created, respond};
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
-use super::fields::{string, Fields};
-use super::{page_request, with_etag, AppState, Page, Timestamp};
-use crate::domain::{Email, NewUser, StoredResponse, User, UserName, UserPatch};
-use crate::storage::Idempotent;
+use super::field_reader::{string, FieldReader};
+use super::responses::{created, respond_created, with_etag, Page, Timestamp};
+use super::AppState;
+use crate::app::Replayable;
+use crate::domain::{Email, NewUser, SavedResponse, User, UserName, UserPatch};
 
 /// A user as the API shows it: exactly these keys.
 #[derive(Serialize)]
@@ -36,8 +37,16 @@ impl<'a> From<&'a User> for UserBody<'a> {
     }
 }
 
+/// A created user is answered, and replayed, as 201 with its `Location`.
+impl Replayable for User {
+    fn saved_response(&self) -> SavedResponse {
+        let location = format!("/api/v1/users/{}", self.id);
+        created(location, self.version(), &UserBody::from(self))
+    }
+}
+
 fn parse_new_user(body: serde_json::Value) -> Result<NewUser, ApiError> {
-    let mut fields = Fields::of_body(body)?;
+    let mut fields = FieldReader::of_body(body)?;
     let email = fields.required("email", |v| Email::parse(string(v)?));
     let name = fields.required("name", |v| UserName::parse(string(v)?));
     fields.finish()?;
@@ -49,7 +58,7 @@ fn parse_new_user(body: serde_json::Value) -> Result<NewUser, ApiError> {
 }
 
 fn parse_user_patch(body: JsonBody) -> Result<UserPatch, ApiError> {
-    let mut fields = Fields::of_body(body.value)?;
+    let mut fields = FieldReader::of_body(body.value)?;
     let email = fields.optional("email", |v| Email::parse(string(v)?));
     let name = fields.optional("name", |v| UserName::parse(string(v)?));
     let patch = UserPatch { email, name };
@@ -65,11 +74,6 @@ fn user_response(user: &User) -> Response {
     with_etag(user.version(), UserBody::from(user))
 }
 
-fn render_user_created(user: &User) -> StoredResponse {
-    let location = format!("/api/v1/users/{}", user.id);
-    render_created(location, user.version().etag(), &UserBody::from(user))
-}
-
 pub async fn create(
     State(app): State<AppState>,
     key: IdempotencyHeader,
@@ -78,16 +82,11 @@ pub async fn create(
     let key = key.parse("POST /api/v1/users", &body)?;
     // The key has fingerprinted the raw bytes; the parsed value can move.
     let new = parse_new_user(body.value)?;
-    let idempotent = key.as_ref().map(|key| Idempotent {
-        key,
-        render: &render_user_created,
-    });
-    let created = app.store.create_user(&new, idempotent).await?;
-    Ok(respond(created, render_user_created))
+    Ok(respond_created(app.create_user(new, key.as_ref()).await?))
 }
 
 pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
-    Ok(user_response(&app.store.get_user(id).await?))
+    Ok(user_response(&app.get_user(id).await?))
 }
 
 /// `PUT` and `PATCH` alike: a partial update.
@@ -99,27 +98,27 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let patch = parse_user_patch(body)?;
     Ok(user_response(
-        &app.store.update_user(id, &patch, &precondition).await?,
+        &app.update_user(id, patch, precondition).await?,
     ))
 }
 
 pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
-    app.store.delete_user(id).await?;
+    app.delete_user(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `email` filters by address, case-insensitively: an address nobody has
+/// (one longer than any address can be, say) is an empty page.
 pub async fn list(State(app): State<AppState>, query: QueryParams) -> Result<Response, ApiError> {
     let query = query.only(&["limit", "after", "email"])?;
-    let page = page_request(&query)?;
+    let page = query.page()?;
     let email = query.get("email").map(str::trim);
-    if email
-        .is_some_and(|e| e.is_empty() || e.chars().count() > crate::domain::user::EMAIL_MAX_CHARS)
-    {
+    if email.is_some_and(str::is_empty) {
         return Err(ApiError::BadRequest(
-            "`email` must be 1 to 254 characters".into(),
+            "`email` must not be empty; leave it out to list every user".into(),
         ));
     }
-    let users = app.store.list_users(&page, email).await?;
+    let users = app.list_users(&page, email).await?;
     // Serialised here, while the rows the page borrows from are alive.
     let page = Page::from_rows(&users, page.limit, |u| u.id, UserBody::from);
     Ok(Json(page).into_response())

@@ -1,10 +1,14 @@
-//! The integration tests: one binary, a module per resource. Every test runs
-//! the real app over HTTP on a real port, against both PostgreSQL and SQLite.
+//! The integration tests: one binary, a module per resource or concern.
+//! Every test runs the real app over HTTP on a real port, against both
+//! PostgreSQL and SQLite unless it says why not.
 
 mod helpers;
 
-mod errors;
+mod constraints;
 mod idempotency;
+mod migrations;
 mod orders;
+mod outage;
+mod requests;
 mod seed;
 mod users;

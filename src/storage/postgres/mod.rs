@@ -1,29 +1,32 @@
 //! The PostgreSQL backend (production), on tokio-postgres.
 //!
-//! Every request without an idempotency key is a single statement (an order
+//! Every write without an idempotency key is a single statement (an order
 //! and its items too, in one statement with data-modifying CTEs), run on a
-//! few shared, pipelined connections (`shared`). Requests with a key need a
-//! transaction across statements and take a connection from a
-//! deadpool-postgres pool, which also runs migrations and the key purge.
+//! few shared, pipelined connections (`pipelined`). Work that needs a
+//! transaction across statements (an idempotent create) takes a connection
+//! from a deadpool-postgres pool, which also runs migrations and purges.
+//! Each resource's trait is implemented in its own file.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio_postgres::{error::SqlState, NoTls};
+use tokio_postgres::NoTls;
 
-use super::{
-    migrations::Migration, Created, Idempotent, OrderFilter, Precondition, Store, StoreError,
-    StoreResult,
-};
-use crate::config::{Faults, Settings};
-use crate::domain::{NewOrder, NewUser, Order, OrderStatus, PageRequest, User, UserPatch, Version};
+use super::migrations::Migration;
+use super::transaction::Backend;
+use super::{Health, StoreError, StoreResult, Tx};
+use crate::config::Settings;
 
-mod keys;
+mod errors;
+mod idempotency_keys;
 mod orders;
-mod shared;
+mod pipelined;
+mod transaction;
 mod users;
+
+pub use transaction::PgTx;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -36,21 +39,21 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "idempotency_keys",
         sql: include_str!("migrations/0002_idempotency_keys.sql"),
     },
+    Migration {
+        version: 3,
+        name: "named_constraints_immediate_order_user",
+        sql: include_str!("migrations/0003_named_constraints_immediate_order_user.sql"),
+    },
 ];
-
-/// Any constant will do; it only has to be the same in every instance so that
-/// two services starting at once apply migrations one after the other.
-const MIGRATION_LOCK: i64 = 0x006f_7264_6572_6c79;
 
 pub struct PgStore {
     pool: Pool,
     /// Shared connections for reads: few, since reads gain most from
     /// pipelining many queries on one backend.
-    readers: shared::Shared,
+    readers: pipelined::Pipelined,
     /// Shared connections for writes: more, since each commit waits for its
     /// WAL flush and PostgreSQL flushes the commits of many backends at once.
-    writers: shared::Shared,
-    faults: Faults,
+    writers: pipelined::Pipelined,
 }
 
 impl PgStore {
@@ -60,12 +63,12 @@ impl PgStore {
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         config.application_name("orderly");
         config.connect_timeout(settings.pool_timeout());
-        let readers = shared::Shared::new(
+        let readers = pipelined::Pipelined::new(
             config.clone(),
             settings.pg_read_connections as usize,
             settings.pool_timeout(),
         );
-        let writers = shared::Shared::new(
+        let writers = pipelined::Pipelined::new(
             config.clone(),
             settings.pg_write_connections as usize,
             settings.pool_timeout(),
@@ -88,33 +91,54 @@ impl PgStore {
         let mut client = pool
             .get()
             .await
-            .map_err(|e| anyhow::anyhow!("could not connect to PostgreSQL: {e}"))?;
-        migrate(&mut client).await?;
+            .context("could not connect to PostgreSQL")?;
+        migrate(&mut client, MIGRATIONS).await?;
         Ok(Self {
             pool,
             readers,
             writers,
-            faults: settings.faults,
         })
     }
 
-    /// A pooled connection of its own, for a transaction.
+    /// A pooled connection of its own.
     async fn conn(&self) -> StoreResult<Object> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Timeout(_) => StoreError::Unavailable("no free connection in time".into()),
             other => StoreError::Unavailable(other.to_string()),
         })
     }
+
+    /// A transaction on a pooled connection of its own.
+    async fn begin(&self) -> StoreResult<PgTx> {
+        PgTx::begin(self.conn().await?).await
+    }
 }
 
-/// Applies pending migrations in one transaction under an advisory lock.
-pub async fn migrate(client: &mut tokio_postgres::Client) -> anyhow::Result<()> {
+/// This backend's side of a transaction the application layer holds.
+fn pg_tx(tx: &mut Tx) -> &mut PgTx {
+    match &mut *tx.0 {
+        Backend::Postgres(tx) => tx,
+        Backend::Sqlite(_) => unreachable!("a PostgreSQL store only gets its own transactions"),
+    }
+}
+
+/// Applies pending `migrations` in one transaction, under an advisory lock
+/// so that instances starting at once apply them one after the other. The
+/// lock is named after the schema the migrations go into: deployments in
+/// other schemas of the same database do not wait for each other.
+pub async fn migrate(
+    client: &mut tokio_postgres::Client,
+    migrations: &[Migration],
+) -> anyhow::Result<()> {
     let tx = client
         .transaction()
         .await
         .context("could not start the migration")?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('orderly migrations ' || current_schema(), 0))",
+        &[],
+    )
+    .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    bigint PRIMARY KEY,
@@ -122,7 +146,7 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> anyhow::Result<()> 
              applied_at timestamptz NOT NULL DEFAULT now())",
     )
     .await?;
-    for m in MIGRATIONS {
+    for m in migrations {
         let applied = tx
             .query_opt(
                 "SELECT 1 FROM schema_migrations WHERE version = $1",
@@ -146,99 +170,9 @@ pub async fn migrate(client: &mut tokio_postgres::Client) -> anyhow::Result<()> 
     tx.commit().await.context("could not commit the migrations")
 }
 
-/// Maps a driver error to a storage error by SQLSTATE and constraint name.
-/// The one foreign key (`orders.user_id`) is broken by deleting a user who
-/// has orders; creating an order maps it to `UnknownUser` itself.
-pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
-    let constraint = e.as_db_error().and_then(|db| db.constraint());
-    match e.code() {
-        Some(code) if *code == SqlState::UNIQUE_VIOLATION => match constraint {
-            Some("users_email_lower_key") => StoreError::EmailTaken,
-            Some("idempotency_keys_pkey") => StoreError::KeyInFlight,
-            _ => other(e),
-        },
-        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => StoreError::UserHasOrders,
-        Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
-            StoreError::Unavailable(e.to_string())
-        }
-        None if e.is_closed() => StoreError::Unavailable(e.to_string()),
-        _ => other(e),
-    }
-}
-
-fn other(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Other(anyhow::Error::new(e).context("PostgreSQL query failed"))
-}
-
 #[async_trait]
-impl Store for PgStore {
-    async fn create_user(
-        &self,
-        new: &NewUser,
-        idempotent: Option<Idempotent<'_, User>>,
-    ) -> StoreResult<Created<User>> {
-        users::create(self, new, idempotent).await
-    }
-
-    async fn get_user(&self, id: i64) -> StoreResult<User> {
-        users::get(self, id).await
-    }
-
-    async fn update_user(
-        &self,
-        id: i64,
-        patch: &UserPatch,
-        precondition: &Precondition,
-    ) -> StoreResult<User> {
-        users::update(self, id, patch, precondition).await
-    }
-
-    async fn delete_user(&self, id: i64) -> StoreResult<()> {
-        users::delete(self, id).await
-    }
-
-    async fn list_users(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
-        users::list(self, page, email).await
-    }
-
+impl Health for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         self.readers.query("SELECT 1", &[]).await.map(drop)
-    }
-
-    async fn user_exists(&self, id: i64) -> StoreResult<bool> {
-        users::exists(self, id).await
-    }
-
-    async fn create_order(
-        &self,
-        new: &NewOrder,
-        idempotent: Option<Idempotent<'_, Order>>,
-    ) -> StoreResult<Created<Order>> {
-        orders::create(self, new, idempotent).await
-    }
-
-    async fn get_order(&self, id: i64) -> StoreResult<Order> {
-        orders::get(self, id).await
-    }
-
-    async fn set_order_status_if_unchanged(
-        &self,
-        id: i64,
-        seen: Version,
-        to: OrderStatus,
-    ) -> StoreResult<Option<Order>> {
-        orders::set_status_if_unchanged(self, id, seen, to).await
-    }
-
-    async fn list_orders(
-        &self,
-        page: &PageRequest,
-        filter: &OrderFilter,
-    ) -> StoreResult<Vec<Order>> {
-        orders::list(self, page, filter).await
-    }
-
-    async fn purge_expired_keys(&self) -> StoreResult<u64> {
-        keys::purge_expired(self).await
     }
 }

@@ -6,6 +6,7 @@
 //! timeout makes writers from other processes (a test's own pool, say) wait
 //! their turn. Foreign keys are switched on for every connection.
 //! Timestamps are integer microseconds since the Unix epoch.
+//! Each resource's trait is implemented in its own file.
 
 use std::{path::Path, time::Duration};
 
@@ -15,17 +16,19 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::SqliteConnection;
 
-use super::{
-    migrations::Migration, Created, Idempotent, OrderFilter, Precondition, Store, StoreError,
-    StoreResult,
-};
-use crate::config::{Faults, Settings};
-use crate::domain::{NewOrder, NewUser, Order, OrderStatus, PageRequest, User, UserPatch, Version};
+use super::migrations::Migration;
+use super::transaction::Backend;
+use super::{Health, StoreResult, Tx};
+use crate::config::Settings;
 
-mod keys;
+mod errors;
+mod idempotency_keys;
 mod orders;
 mod users;
+
+use errors::db_error;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -38,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "idempotency_keys",
         sql: include_str!("migrations/0002_idempotency_keys.sql"),
     },
+    Migration {
+        version: 3,
+        name: "named_constraints_immediate_order_user",
+        sql: include_str!("migrations/0003_named_constraints_immediate_order_user.sql"),
+    },
 ];
 
 /// Most reader connections. Reads are CPU-bound and short, so a few
@@ -48,10 +56,12 @@ const MAX_READERS: u32 = 4;
 /// How long a writer waits for another process's write lock before 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A write transaction: `BEGIN IMMEDIATE` on the single writer connection.
+pub type SqliteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
-    faults: Faults,
 }
 
 /// Connection options every orderly connection to `path` uses; the tests'
@@ -82,23 +92,19 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .with_context(cannot_open)?;
-        migrate(&writer).await?;
+        migrate(&writer, MIGRATIONS).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.pool_size.min(MAX_READERS))
             .acquire_timeout(settings.pool_timeout())
             .connect_with(options.read_only(true))
             .await
             .with_context(cannot_open)?;
-        Ok(Self {
-            reader,
-            writer,
-            faults: settings.faults,
-        })
+        Ok(Self { reader, writer })
     }
 
     /// A write transaction that takes the write lock up front, so it never
     /// has to upgrade (and fail) halfway.
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    async fn begin_write(&self) -> StoreResult<SqliteTx> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -106,42 +112,95 @@ impl SqliteStore {
     }
 }
 
-/// Applies pending migrations in one `BEGIN IMMEDIATE` transaction, so two
-/// processes starting at once apply them one after the other.
-pub async fn migrate(pool: &SqlitePool) -> anyhow::Result<()> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
+/// This backend's side of a transaction the application layer holds.
+fn sqlite_tx(tx: &mut Tx) -> &mut SqliteConnection {
+    match &mut *tx.0 {
+        Backend::Sqlite(tx) => tx,
+        Backend::Postgres(_) => unreachable!("a SQLite store only gets its own transactions"),
+    }
+}
+
+pub(super) async fn commit(tx: SqliteTx) -> StoreResult<()> {
+    tx.commit().await.map_err(db_error)
+}
+
+/// Applies pending `migrations` in one `BEGIN IMMEDIATE` transaction, so
+/// two processes starting at once apply them one after the other.
+///
+/// Foreign keys are off while they run, as SQLite's procedure for changing
+/// a table's definition (create the new table, copy, drop, rename) needs,
+/// and every foreign key is checked before the commit instead.
+pub async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await.context("could not reach SQLite")?;
+    // The pragma is a no-op inside a transaction: set it before BEGIN.
+    sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let applied = apply(&mut conn, migrations).await;
+    let restored = sqlx::raw_sql("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await;
+    if restored.is_err() {
+        // Never hand a connection without foreign keys back to the pool.
+        conn.detach();
+    }
+    applied?;
+    restored.context("could not switch foreign keys back on")?;
+    Ok(())
+}
+
+async fn apply(conn: &mut SqliteConnection, migrations: &[Migration]) -> anyhow::Result<()> {
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let result = apply_in_transaction(conn, migrations).await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    sqlx::raw_sql(end)
+        .execute(&mut *conn)
         .await
-        .context("could not reach SQLite")?;
+        .context("could not end the migration transaction")?;
+    result
+}
+
+async fn apply_in_transaction(
+    conn: &mut SqliteConnection,
+    migrations: &[Migration],
+) -> anyhow::Result<()> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    INTEGER PRIMARY KEY,
              name       TEXT NOT NULL,
              applied_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000000 AS INTEGER)))",
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    for m in MIGRATIONS {
+    for m in migrations {
         let applied = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
             .bind(m.version)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?
             .is_some();
         if applied {
             continue;
         }
         sqlx::raw_sql(m.sql)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
             .bind(m.version)
             .bind(m.name)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
-    tx.commit().await.context("could not commit the migrations")
+    let broken = sqlx::raw_sql("PRAGMA foreign_key_check")
+        .fetch_all(&mut *conn)
+        .await?;
+    anyhow::ensure!(
+        broken.is_empty(),
+        "the migrations leave {} row(s) breaking a foreign key",
+        broken.len()
+    );
+    Ok(())
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -152,107 +211,13 @@ fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-/// Maps a driver error to a storage error; see the PostgreSQL twin for why
-/// each constraint kind has one meaning here.
-fn db_error(e: sqlx::Error) -> StoreError {
-    use sqlx::error::ErrorKind;
-    match &e {
-        sqlx::Error::Database(db) => match db.kind() {
-            ErrorKind::UniqueViolation if db.message().contains("idempotency_keys") => {
-                StoreError::KeyInFlight
-            }
-            ErrorKind::UniqueViolation => StoreError::EmailTaken,
-            ErrorKind::ForeignKeyViolation => StoreError::UserHasOrders,
-            // SQLITE_BUSY / SQLITE_LOCKED and their extended codes, after the busy timeout.
-            _ if matches!(
-                db.code().as_deref(),
-                Some("5" | "6" | "517" | "261" | "262")
-            ) =>
-            {
-                StoreError::Unavailable(e.to_string())
-            }
-            _ => StoreError::Other(anyhow::Error::new(e).context("SQLite query failed")),
-        },
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        _ => StoreError::Other(anyhow::Error::new(e).context("SQLite query failed")),
-    }
-}
-
 #[async_trait]
-impl Store for SqliteStore {
-    async fn create_user(
-        &self,
-        new: &NewUser,
-        idempotent: Option<Idempotent<'_, User>>,
-    ) -> StoreResult<Created<User>> {
-        users::create(self, new, idempotent).await
-    }
-
-    async fn get_user(&self, id: i64) -> StoreResult<User> {
-        users::get(self, id).await
-    }
-
-    async fn update_user(
-        &self,
-        id: i64,
-        patch: &UserPatch,
-        precondition: &Precondition,
-    ) -> StoreResult<User> {
-        users::update(self, id, patch, precondition).await
-    }
-
-    async fn delete_user(&self, id: i64) -> StoreResult<()> {
-        users::delete(self, id).await
-    }
-
-    async fn list_users(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
-        users::list(self, page, email).await
-    }
-
+impl Health for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
             .map_err(db_error)?;
         Ok(())
-    }
-
-    async fn user_exists(&self, id: i64) -> StoreResult<bool> {
-        users::exists(self, id).await
-    }
-
-    async fn create_order(
-        &self,
-        new: &NewOrder,
-        idempotent: Option<Idempotent<'_, Order>>,
-    ) -> StoreResult<Created<Order>> {
-        orders::create(self, new, idempotent).await
-    }
-
-    async fn get_order(&self, id: i64) -> StoreResult<Order> {
-        orders::get(self, id).await
-    }
-
-    async fn set_order_status_if_unchanged(
-        &self,
-        id: i64,
-        seen: Version,
-        to: OrderStatus,
-    ) -> StoreResult<Option<Order>> {
-        orders::set_status_if_unchanged(self, id, seen, to).await
-    }
-
-    async fn list_orders(
-        &self,
-        page: &PageRequest,
-        filter: &OrderFilter,
-    ) -> StoreResult<Vec<Order>> {
-        orders::list(self, page, filter).await
-    }
-
-    async fn purge_expired_keys(&self) -> StoreResult<u64> {
-        keys::purge_expired(self).await
     }
 }

@@ -1,13 +1,16 @@
-//! Orders on SQLite. Items come with their order in the same statement, as a
-//! JSON array, so a page of orders costs one query whatever its size.
+//! Orders on SQLite. An order and its items are written in one `BEGIN
+//! IMMEDIATE` transaction, and read back in one statement (the items as a
+//! JSON array), so a page of orders costs one query whatever its size.
 
+use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
-use super::{db_error, from_micros, keys, micros, SqliteStore};
+use super::errors::{db_error, is_foreign_key_failure};
+use super::{from_micros, micros, sqlite_tx, SqliteStore};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
-use crate::storage::{Created, Idempotent, OrderFilter, StoreError, StoreResult};
+use crate::storage::{Constraint, OrderFilter, OrderStore, StoreError, StoreResult, Tx};
 
 /// The order-with-items query, followed by `$tail` (a `'static` string, as
 /// sqlx wants for its statement cache).
@@ -26,7 +29,7 @@ macro_rules! select_orders {
 
 fn from_row(row: &SqliteRow) -> StoreResult<Order> {
     let items: Vec<(String, i64, i64)> = serde_json::from_str(row.get::<&str, _>(7))
-        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("reading order items")))?;
+        .map_err(|e| StoreError::other("reading order items", e))?;
     Ok(Order {
         id: row.get(0),
         user_id: row.get(1),
@@ -46,27 +49,19 @@ fn from_row(row: &SqliteRow) -> StoreResult<Order> {
     })
 }
 
-/// The foreign key on `orders.user_id` refuses an unknown user at commit.
-fn create_error(e: sqlx::Error) -> StoreError {
-    match db_error(e) {
-        StoreError::UserHasOrders => StoreError::UnknownUser,
-        other => other,
-    }
+/// Whether user `id` exists, read inside the caller's transaction.
+async fn user_exists(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)
 }
 
-pub async fn create(
-    store: &SqliteStore,
-    new: &NewOrder,
-    idempotent: Option<Idempotent<'_, Order>>,
-) -> StoreResult<Created<Order>> {
-    let mut tx = store.begin_write().await?;
-    if let Some(idem) = &idempotent {
-        if let Some(response) = keys::claim(&mut tx, idem.key).await? {
-            return Ok(Created::Replayed(response));
-        }
-    }
+/// Writes the order and its items inside the caller's write transaction.
+async fn insert(conn: &mut SqliteConnection, new: &NewOrder) -> StoreResult<Order> {
     let now = micros(Utc::now());
-    let order_id: i64 = sqlx::query_scalar(
+    let inserted = sqlx::query_scalar(
         "INSERT INTO orders (user_id, total, currency, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?) RETURNING id",
     )
@@ -75,89 +70,99 @@ pub async fn create(
     .bind(new.currency().as_str())
     .bind(now)
     .bind(now)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(create_error)?;
-    if store.faults.fail_order_before_items {
-        return Err(StoreError::Other(anyhow::anyhow!(
-            "injected fault: order written, items not"
-        )));
-    }
+    .fetch_one(&mut *conn)
+    .await;
+    let order_id: i64 = match inserted {
+        Ok(id) => id,
+        // SQLite does not say which foreign key failed: a user missing in
+        // this transaction says it was ours.
+        Err(e) if is_foreign_key_failure(&e) => {
+            return Err(match user_exists(conn, new.user_id()).await? {
+                false => StoreError::Violates(Constraint::OrderUser),
+                true => db_error(e),
+            });
+        }
+        Err(e) => return Err(db_error(e)),
+    };
     for (line, item) in new.items().iter().enumerate() {
-        sqlx::query("INSERT INTO order_items (order_id, line, sku, quantity, unit_price) VALUES (?, ?, ?, ?, ?)")
-            .bind(order_id)
-            .bind(line as i64)
-            .bind(item.sku.as_str())
-            .bind(item.quantity.get())
-            .bind(item.unit_price.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(create_error)?;
+        sqlx::query(
+            "INSERT INTO order_items (order_id, line, sku, quantity, unit_price)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(order_id)
+        .bind(line as i64)
+        .bind(item.sku.as_str())
+        .bind(item.quantity.get())
+        .bind(item.unit_price.get())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     }
     let row = sqlx::query(select_orders!("WHERE o.id = ?"))
         .bind(order_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;
-    let order = from_row(&row)?;
-    if let Some(idem) = &idempotent {
-        keys::record(&mut tx, idem.key, &(idem.render)(&order)).await?;
-    }
-    tx.commit().await.map_err(create_error)?;
-    Ok(Created::New(order))
+    from_row(&row)
 }
 
-pub async fn get(store: &SqliteStore, id: i64) -> StoreResult<Order> {
-    let row = sqlx::query(select_orders!("WHERE o.id = ?"))
+#[async_trait]
+impl OrderStore for SqliteStore {
+    async fn create(&self, tx: Option<&mut Tx>, new: &NewOrder) -> StoreResult<Order> {
+        if let Some(tx) = tx {
+            return insert(sqlite_tx(tx), new).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let order = insert(&mut tx, new).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(order)
+    }
+
+    async fn get(&self, id: i64) -> StoreResult<Option<Order>> {
+        let row = sqlx::query(select_orders!("WHERE o.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn set_status_if_unchanged(
+        &self,
+        id: i64,
+        seen: Version,
+        to: OrderStatus,
+    ) -> StoreResult<Option<Order>> {
+        let changed = sqlx::query(
+            "UPDATE orders SET status = ?3, updated_at = max(?4, updated_at + 1)
+             WHERE id = ?1 AND updated_at = ?2",
+        )
         .bind(id)
-        .fetch_optional(&store.reader)
+        .bind(seen.0)
+        .bind(to.as_str())
+        .bind(micros(Utc::now()))
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        match changed {
+            0 => Ok(None),
+            _ => self.get(id).await,
+        }
+    }
+
+    async fn list(&self, page: &PageRequest, filter: &OrderFilter) -> StoreResult<Vec<Order>> {
+        let rows = sqlx::query(select_orders!(
+            "WHERE o.id > ?1 AND (?3 IS NULL OR o.user_id = ?3) AND (?4 IS NULL OR o.status = ?4)
+             ORDER BY o.id LIMIT ?2"
+        ))
+        .bind(page.after_id())
+        .bind(page.fetch_len())
+        .bind(filter.user_id)
+        .bind(filter.status.map(OrderStatus::as_str))
+        .fetch_all(&self.reader)
         .await
         .map_err(db_error)?;
-    row.as_ref()
-        .map(from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)
-}
-
-pub async fn set_status_if_unchanged(
-    store: &SqliteStore,
-    id: i64,
-    seen: Version,
-    to: OrderStatus,
-) -> StoreResult<Option<Order>> {
-    let changed = sqlx::query(
-        "UPDATE orders SET status = ?3, updated_at = max(?4, updated_at + 1)
-         WHERE id = ?1 AND updated_at = ?2",
-    )
-    .bind(id)
-    .bind(seen.0)
-    .bind(to.as_str())
-    .bind(micros(Utc::now()))
-    .execute(&store.writer)
-    .await
-    .map_err(db_error)?
-    .rows_affected();
-    match changed {
-        0 => Ok(None),
-        _ => get(store, id).await.map(Some),
+        rows.iter().map(from_row).collect()
     }
-}
-
-pub async fn list(
-    store: &SqliteStore,
-    page: &PageRequest,
-    filter: &OrderFilter,
-) -> StoreResult<Vec<Order>> {
-    let rows = sqlx::query(select_orders!(
-        "WHERE o.id > ?1 AND (?3 IS NULL OR o.user_id = ?3) AND (?4 IS NULL OR o.status = ?4)
-         ORDER BY o.id LIMIT ?2"
-    ))
-    .bind(page.after_id())
-    .bind(page.fetch_len())
-    .bind(filter.user_id)
-    .bind(filter.status.map(OrderStatus::as_str))
-    .fetch_all(&store.reader)
-    .await
-    .map_err(db_error)?;
-    rows.iter().map(from_row).collect()
 }

@@ -1,14 +1,14 @@
 //! Users on SQLite.
 
+use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::{db_error, from_micros, keys, micros, SqliteStore};
-use crate::domain::{NewUser, PageRequest, User, UserPatch};
-use crate::storage::{
-    stale_or_missing, Created, Idempotent, Precondition, StoreError, StoreResult,
-};
+use super::errors::{db_error, is_foreign_key_failure};
+use super::{from_micros, micros, sqlite_tx, SqliteStore};
+use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
+use crate::storage::{Constraint, StoreError, StoreResult, Tx, UserStore};
 
 fn from_row(row: &SqliteRow) -> User {
     User {
@@ -36,103 +36,107 @@ async fn insert(conn: &mut SqliteConnection, new: &NewUser) -> StoreResult<User>
     Ok(from_row(&row))
 }
 
-pub async fn create(
-    store: &SqliteStore,
-    new: &NewUser,
-    idempotent: Option<Idempotent<'_, User>>,
-) -> StoreResult<Created<User>> {
-    let Some(idem) = idempotent else {
-        let mut conn = store.writer.acquire().await.map_err(db_error)?;
-        return insert(&mut conn, new).await.map(Created::New);
-    };
-    let mut tx = store.begin_write().await?;
-    if let Some(response) = keys::claim(&mut tx, idem.key).await? {
-        return Ok(Created::Replayed(response));
-    }
-    let user = insert(&mut tx, new).await?;
-    keys::record(&mut tx, idem.key, &(idem.render)(&user)).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(Created::New(user))
-}
-
-pub async fn get(store: &SqliteStore, id: i64) -> StoreResult<User> {
-    sqlx::query("SELECT id, email, name, created_at, updated_at FROM users WHERE id = ?")
+/// Whether any order refers to user `id`, read inside the caller's
+/// transaction.
+async fn has_orders(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE user_id = ?)")
         .bind(id)
-        .fetch_optional(&store.reader)
-        .await
-        .map_err(db_error)?
-        .map(|row| from_row(&row))
-        .ok_or(StoreError::NotFound)
-}
-
-pub async fn exists(store: &SqliteStore, id: i64) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")
-        .bind(id)
-        .fetch_one(&store.reader)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_error)
 }
 
-pub async fn update(
-    store: &SqliteStore,
-    id: i64,
-    patch: &UserPatch,
-    precondition: &Precondition,
-) -> StoreResult<User> {
-    // One statement, as on PostgreSQL: the versions travel as a JSON array.
-    let versions = match precondition {
-        Precondition::None => None,
-        Precondition::AnyOf(vs) => {
-            Some(serde_json::Value::from(vs.iter().map(|v| v.0).collect::<Vec<_>>()).to_string())
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create(&self, tx: Option<&mut Tx>, new: &NewUser) -> StoreResult<User> {
+        match tx {
+            None => insert(&mut *self.writer.acquire().await.map_err(db_error)?, new).await,
+            Some(tx) => insert(sqlite_tx(tx), new).await,
         }
-    };
-    let row = sqlx::query(
-        "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name),
-             updated_at = max(?4, updated_at + 1)
-         WHERE id = ?1 AND (?5 IS NULL OR updated_at IN (SELECT value FROM json_each(?5)))
-         RETURNING id, email, name, created_at, updated_at",
-    )
-    .bind(id)
-    .bind(patch.email.as_ref().map(|e| e.as_str()))
-    .bind(patch.name.as_ref().map(|n| n.as_str()))
-    .bind(micros(Utc::now()))
-    .bind(versions)
-    .fetch_optional(&store.writer)
-    .await
-    .map_err(db_error)?;
-    match row {
-        Some(row) => Ok(from_row(&row)),
-        None => Err(stale_or_missing(get(store, id).await)),
     }
-}
 
-pub async fn delete(store: &SqliteStore, id: i64) -> StoreResult<()> {
-    let done = sqlx::query("DELETE FROM users WHERE id = ?")
+    async fn get(&self, id: i64) -> StoreResult<Option<User>> {
+        let row =
+            sqlx::query("SELECT id, email, name, created_at, updated_at FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_error)?;
+        Ok(row.as_ref().map(from_row))
+    }
+
+    async fn exists(&self, id: i64) -> StoreResult<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")
+            .bind(id)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn update(
+        &self,
+        id: i64,
+        patch: &UserPatch,
+        precondition: &Precondition,
+    ) -> StoreResult<Option<User>> {
+        // One statement, as on PostgreSQL: the versions travel as a JSON array.
+        let versions = match precondition {
+            Precondition::None => None,
+            Precondition::AnyOf(vs) => Some(
+                serde_json::Value::from(vs.iter().map(|v| v.0).collect::<Vec<_>>()).to_string(),
+            ),
+        };
+        let row = sqlx::query(
+            "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name),
+                 updated_at = max(?4, updated_at + 1)
+             WHERE id = ?1 AND (?5 IS NULL OR updated_at IN (SELECT value FROM json_each(?5)))
+             RETURNING id, email, name, created_at, updated_at",
+        )
         .bind(id)
-        .execute(&store.writer)
+        .bind(patch.email.as_ref().map(|e| e.as_str()))
+        .bind(patch.name.as_ref().map(|n| n.as_str()))
+        .bind(micros(Utc::now()))
+        .bind(versions)
+        .fetch_optional(&self.writer)
         .await
         .map_err(db_error)?;
-    match done.rows_affected() {
-        0 => Err(StoreError::NotFound),
-        _ => Ok(()),
+        Ok(row.as_ref().map(from_row))
     }
-}
 
-pub async fn list(
-    store: &SqliteStore,
-    page: &PageRequest,
-    email: Option<&str>,
-) -> StoreResult<Vec<User>> {
-    let rows = sqlx::query(
-        "SELECT id, email, name, created_at, updated_at FROM users
-         WHERE id > ?1 AND (?3 IS NULL OR lower(email) = lower(?3))
-         ORDER BY id LIMIT ?2",
-    )
-    .bind(page.after_id())
-    .bind(page.fetch_len())
-    .bind(email)
-    .fetch_all(&store.reader)
-    .await
-    .map_err(db_error)?;
-    Ok(rows.iter().map(from_row).collect())
+    async fn delete(&self, id: i64) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await;
+        let deleted = match deleted {
+            Ok(done) => done.rows_affected() > 0,
+            // SQLite does not say which foreign key failed: the user's
+            // orders, still there in this transaction, say it was ours.
+            Err(e) if is_foreign_key_failure(&e) => {
+                return Err(match has_orders(&mut tx, id).await? {
+                    true => StoreError::Violates(Constraint::OrderUser),
+                    false => db_error(e),
+                });
+            }
+            Err(e) => return Err(db_error(e)),
+        };
+        tx.commit().await.map_err(db_error)?;
+        Ok(deleted)
+    }
+
+    async fn list(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(
+            "SELECT id, email, name, created_at, updated_at FROM users
+             WHERE id > ?1 AND (?3 IS NULL OR lower(email) = lower(?3))
+             ORDER BY id LIMIT ?2",
+        )
+        .bind(page.after_id())
+        .bind(page.fetch_len())
+        .bind(email)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.iter().map(from_row).collect())
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
-use super::db_error;
+use super::errors::db_error;
 use crate::storage::{StoreError, StoreResult};
 
 /// One shared connection and the statements prepared on it.
@@ -46,14 +46,14 @@ struct Slot {
     connecting: tokio::sync::Mutex<()>,
 }
 
-pub struct Shared {
+pub struct Pipelined {
     config: Config,
     connect_timeout: Duration,
     slots: Vec<Slot>,
     next: AtomicUsize,
 }
 
-impl Shared {
+impl Pipelined {
     pub fn new(config: Config, size: usize, connect_timeout: Duration) -> Self {
         let slots = (0..size.max(1))
             .map(|_| Slot {
@@ -80,6 +80,17 @@ impl Shared {
             .query(&statement, params)
             .await
             .map_err(db_error)
+    }
+
+    /// Runs one statement that returns exactly one row.
+    pub async fn query_one(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Row> {
+        self.query_opt(sql, params)
+            .await?
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("a statement returned no row")))
     }
 
     /// Runs one statement that returns at most one row.

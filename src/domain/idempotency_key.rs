@@ -1,4 +1,4 @@
-//! Idempotency keys: what a client sends, and the response stored for replay.
+//! Idempotency keys: what a client sends, and the response kept for replay.
 
 use sha2::{Digest, Sha256};
 
@@ -8,9 +8,10 @@ pub const KEY_MAX_CHARS: usize = 255;
 /// request body it came with ("same body" means byte-identical).
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
-    /// The route the key belongs to: one key may be used on each route.
+    /// The route the key belongs to: one key may be used once on each route.
     pub scope: &'static str,
     pub key: String,
+    /// SHA-256 of the raw request body.
     pub fingerprint: Vec<u8>,
 }
 
@@ -32,9 +33,10 @@ impl IdempotencyKey {
     }
 }
 
-/// A response kept for replay: status, the headers that matter, the body.
+/// The response a repeat of an idempotent request gets back, as plain data:
+/// status, the headers that matter, and the body, byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
+pub struct SavedResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -49,6 +51,7 @@ mod tests {
         assert!(IdempotencyKey::parse("s", "", b"").is_err());
         assert!(IdempotencyKey::parse("s", &"k".repeat(256), b"").is_err());
         assert!(IdempotencyKey::parse("s", "a\u{1}b", b"").is_err());
+        assert!(IdempotencyKey::parse("s", "a\u{0}b", b"").is_err());
         assert!(IdempotencyKey::parse("s", &"k".repeat(255), b"").is_ok());
     }
 

@@ -8,13 +8,13 @@ use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldError};
 
-pub struct Fields {
+pub struct FieldReader {
     map: Map<String, Value>,
     prefix: String,
     errors: Vec<FieldError>,
 }
 
-impl Fields {
+impl FieldReader {
     /// The top-level request body: anything but an object is 422.
     pub fn of_body(value: Value) -> Result<Self, ApiError> {
         match value {
@@ -33,7 +33,7 @@ impl Fields {
         &mut self,
         name: &str,
         (min, max): (usize, usize),
-        mut read_each: impl FnMut(&mut Fields) -> Option<T>,
+        mut read_each: impl FnMut(&mut FieldReader) -> Option<T>,
     ) -> Option<Vec<T>> {
         let array = match self.map.remove(name) {
             None | Some(Value::Null) => {
@@ -58,7 +58,7 @@ impl Fields {
                     .push(FieldError::new(prefix, "must be a JSON object"));
                 continue;
             };
-            let mut nested = Fields {
+            let mut nested = FieldReader {
                 map,
                 prefix: format!("{prefix}."),
                 errors: Vec::new(),
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn every_broken_rule_is_reported_with_its_field() {
-        let mut fields = Fields::of_body(json!({"a": 1, "c": null, "zz": true})).unwrap();
+        let mut fields = FieldReader::of_body(json!({"a": 1, "c": null, "zz": true})).unwrap();
         assert!(fields
             .required("a", |v| string(v).map(str::to_owned))
             .is_none());
@@ -195,7 +195,7 @@ mod tests {
     fn non_objects_are_rejected() {
         for body in [json!(null), json!([]), json!(42), json!("x")] {
             assert!(matches!(
-                Fields::of_body(body),
+                FieldReader::of_body(body),
                 Err(ApiError::Validation(_))
             ));
         }

@@ -1,0 +1,63 @@
+//! What a use case can answer besides success, in the application's terms.
+//! The HTTP layer maps each variant to a status in one place
+//! (`http/error.rs`).
+
+use crate::storage::{Constraint, StoreError, StoreResult};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("a user with this e-mail address already exists")]
+    EmailTaken,
+    #[error("the user has orders; cancel them instead of deleting the user")]
+    UserHasOrders,
+    #[error("no user has this id")]
+    UnknownUser,
+    #[error("the resource has changed since the given ETag; fetch it again")]
+    PreconditionFailed,
+    #[error("an order cannot move from {from} to {to}")]
+    IllegalMove { from: String, to: &'static str },
+    #[error("the order moved to {now} while this request ran; fetch it and decide again")]
+    MovedConcurrently { now: String },
+    #[error("this Idempotency-Key was used with a different request body")]
+    KeyReused,
+    #[error("a request with this Idempotency-Key is still running; retry shortly")]
+    KeyInFlight,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl From<StoreError> for AppError {
+    /// A constraint no use case gave a meaning to is a bug or outside
+    /// interference: a 500 whose logged cause names the constraint.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Violates(constraint) => Self::Internal(anyhow::anyhow!(
+                "unexpected violation of constraint {}",
+                constraint.name()
+            )),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// Gives a broken constraint its meaning for one use case (the shape of
+/// realworld-axum-sqlx's `on_constraint`).
+pub trait OnConstraint<T> {
+    fn on_constraint(self, constraint: Constraint, meaning: AppError) -> AppResult<T>;
+}
+
+impl<T> OnConstraint<T> for StoreResult<T> {
+    fn on_constraint(self, constraint: Constraint, meaning: AppError) -> AppResult<T> {
+        match self {
+            Err(StoreError::Violates(broken)) if broken == constraint => Err(meaning),
+            other => Ok(other?),
+        }
+    }
+}

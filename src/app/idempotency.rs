@@ -1,0 +1,198 @@
+//! Idempotency keys: the whole policy, in the shape of zero-to-production's
+//! `try_processing` / `save_response`.
+//!
+//! - **Claim.** A request with a key first marks the key in flight in this
+//!   process, then claims it in storage, which opens the write transaction
+//!   the work will run in and holds the key until that transaction ends
+//!   (PostgreSQL: an advisory lock, so other instances see it too; SQLite:
+//!   the single writer's lock).
+//! - **Decide.** Nothing stored, or only an expired row: execute. A live row
+//!   with another body's fingerprint: 422. A live row with the same body:
+//!   replay its response, byte for byte, without executing.
+//! - **Execute and record.** The work and the response it produced, stored
+//!   as data, commit in one transaction: never a resource without its
+//!   response, nor a response without its resource. A failed request stores
+//!   nothing, so a retry executes again.
+//! - **In flight.** A repeat while the first is still running gets
+//!   [`AppError::KeyInFlight`] (409 with `Retry-After`) at once, on both
+//!   backends: from this process's in-flight set, or on PostgreSQL from
+//!   another instance's lock. (Another *process* on the same SQLite file
+//!   waits for the writer's lock instead, then replays.) A crash leaves no
+//!   claim behind: both holds end with the transaction or the process.
+//! - **Purge.** Rows older than [`TTL`] are never replayed and are deleted
+//!   in the background, in small batches.
+//!
+//! Adding idempotency to another POST: call [`Idempotency::once`] from its
+//! use case, give its storage write an `Option<&mut Tx>`, and implement
+//! [`Replayable`] for what it returns.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use chrono::{TimeDelta, Utc};
+
+use super::error::OnConstraint;
+use super::{AppError, AppResult};
+use crate::domain::{IdempotencyKey, SavedResponse};
+use crate::storage::{Claim, Constraint, IdempotencyStore, Tx};
+
+/// How long a stored response is replayed.
+pub const TTL: TimeDelta = TimeDelta::hours(24);
+
+/// Rows deleted per statement by the purge: each holds locks only briefly.
+const PURGE_BATCH: u32 = 1_000;
+
+/// How an outcome is answered, as data a repeat can replay byte for byte.
+/// The HTTP layer implements it for what its creates return.
+pub trait Replayable {
+    fn saved_response(&self) -> SavedResponse;
+}
+
+/// What a create returns: what it made, or the response stored under the
+/// request's idempotency key.
+#[derive(Debug)]
+pub enum Created<T> {
+    New(T),
+    Replayed(SavedResponse),
+}
+
+/// What to do with a request that carries a key.
+pub enum NextAction {
+    /// Execute inside the claim's transaction, then [`Idempotency::save_response`].
+    StartProcessing(Processing),
+    ReturnSavedResponse(SavedResponse),
+}
+
+/// A claimed key: the open transaction the work runs in, and the key's mark
+/// in this process's in-flight set (cleared when this is dropped, however
+/// the request ends).
+pub struct Processing {
+    tx: Tx,
+    _in_flight: InFlight,
+}
+
+impl Processing {
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
+
+type KeyId = (&'static str, String);
+
+/// A key marked in flight in this process.
+struct InFlight {
+    set: Arc<Mutex<HashSet<KeyId>>>,
+    id: KeyId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set.lock().expect("not poisoned").remove(&self.id);
+    }
+}
+
+pub struct Idempotency {
+    store: Arc<dyn IdempotencyStore>,
+    in_flight: Arc<Mutex<HashSet<KeyId>>>,
+}
+
+impl Idempotency {
+    pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
+        Self {
+            store,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Runs `work` at most once per key and answers repeats with what the
+    /// first run answered. Without a key, `work` runs on its own (`None`);
+    /// with one, inside the claim's transaction.
+    pub async fn once<T: Replayable>(
+        &self,
+        key: Option<&IdempotencyKey>,
+        work: impl AsyncFnOnce(Option<&mut Tx>) -> AppResult<T>,
+    ) -> AppResult<Created<T>> {
+        let Some(key) = key else {
+            return work(None).await.map(Created::New);
+        };
+        let mut processing = match self.try_processing(key).await? {
+            NextAction::StartProcessing(processing) => processing,
+            NextAction::ReturnSavedResponse(saved) => return Ok(Created::Replayed(saved)),
+        };
+        let outcome = work(Some(processing.tx())).await?;
+        self.save_response(processing, key, outcome.saved_response())
+            .await?;
+        Ok(Created::New(outcome))
+    }
+
+    /// Claims `key` and decides what its request gets.
+    pub async fn try_processing(&self, key: &IdempotencyKey) -> AppResult<NextAction> {
+        let in_flight = self.mark_in_flight(key).ok_or(AppError::KeyInFlight)?;
+        let (mut tx, stored) = match self.store.claim(key).await? {
+            Claim::Held { tx, stored } => (tx, stored),
+            Claim::HeldElsewhere => return Err(AppError::KeyInFlight),
+        };
+        match stored {
+            Some(row) if row.created_at > Utc::now() - TTL => {
+                if row.fingerprint != key.fingerprint {
+                    return Err(AppError::KeyReused);
+                }
+                // Dropping the claim's transaction rolls it back: nothing ran.
+                Ok(NextAction::ReturnSavedResponse(row.response))
+            }
+            expired_or_none => {
+                if expired_or_none.is_some() {
+                    self.store.delete_in(&mut tx, key).await?;
+                }
+                Ok(NextAction::StartProcessing(Processing {
+                    tx,
+                    _in_flight: in_flight,
+                }))
+            }
+        }
+    }
+
+    /// Records the response beside the work and commits both.
+    pub async fn save_response(
+        &self,
+        mut processing: Processing,
+        key: &IdempotencyKey,
+        response: SavedResponse,
+    ) -> AppResult<()> {
+        // The claim holds the key, so a row appearing meanwhile means the
+        // hold was lost (it cannot be, short of outside interference): the
+        // other writer's request counts as the one in flight.
+        self.store
+            .insert_in(processing.tx(), key, &response)
+            .await
+            .on_constraint(Constraint::IdempotencyKeyUnique, AppError::KeyInFlight)?;
+        Ok(processing.tx.commit().await?)
+    }
+
+    /// Deletes rows older than [`TTL`], a batch at a time; returns how many.
+    pub async fn purge_expired(&self) -> AppResult<u64> {
+        let cutoff = Utc::now() - TTL;
+        let mut purged = 0;
+        loop {
+            let deleted = self.store.delete_stored_before(cutoff, PURGE_BATCH).await?;
+            purged += deleted;
+            if deleted < u64::from(PURGE_BATCH) {
+                return Ok(purged);
+            }
+        }
+    }
+
+    /// Marks `key` in flight in this process; `None` if it already is.
+    fn mark_in_flight(&self, key: &IdempotencyKey) -> Option<InFlight> {
+        let id = (key.scope, key.key.clone());
+        let newly = self
+            .in_flight
+            .lock()
+            .expect("not poisoned")
+            .insert(id.clone());
+        newly.then(|| InFlight {
+            set: self.in_flight.clone(),
+            id,
+        })
+    }
+}

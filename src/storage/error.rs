@@ -1,0 +1,78 @@
+//! What storage reports when a call fails: the named constraint a write
+//! broke, an unreachable database, or anything else.
+//!
+//! A constraint means something only to the use case that broke it (the
+//! foreign key from orders to users says "no such user" to an order create
+//! and "the user has orders" to a user delete), so storage names the
+//! constraint and the application layer decides what it means.
+
+/// The constraints a request can legitimately break, by the names the
+/// migrations give them. Any other constraint a write breaks is a bug or
+/// outside interference: it surfaces as [`StoreError::Other`], a 500 with its
+/// cause logged, never as a guessed meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// `users_email_lower_key`: one user per address, in any letter case.
+    UserEmailUnique,
+    /// `orders_user_fk`: every order belongs to an existing user.
+    OrderUser,
+    /// `idempotency_keys_pk`: one stored response per route and key.
+    IdempotencyKeyUnique,
+}
+
+impl Constraint {
+    pub const ALL: [Self; 3] = [
+        Self::UserEmailUnique,
+        Self::OrderUser,
+        Self::IdempotencyKeyUnique,
+    ];
+
+    /// The name the migrations give the constraint, on both backends.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UserEmailUnique => "users_email_lower_key",
+            Self::OrderUser => "orders_user_fk",
+            Self::IdempotencyKeyUnique => "idempotency_keys_pk",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the write breaks constraint {}", .0.name())]
+    Violates(Constraint),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// A failure that has no meaning for the client: logged, answered 500.
+    pub fn other(
+        context: &'static str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Other(anyhow::Error::new(cause).context(context))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_mean_nothing() {
+        for c in Constraint::ALL {
+            assert_eq!(Constraint::from_name(c.name()), Some(c));
+        }
+        assert_eq!(Constraint::from_name("users_pk"), None);
+        assert_eq!(Constraint::from_name("orders_total_nonnegative"), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! Responses stored under idempotency keys: rows and locks only. What a
+//! stored row means (replay it, refuse the request, or let it run) is the
+//! application layer's policy (`app::idempotency`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{StoreResult, Tx};
+use crate::domain::{IdempotencyKey, SavedResponse};
+
+/// A row as stored.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub fingerprint: Vec<u8>,
+    pub response: SavedResponse,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The outcome of claiming a key.
+pub enum Claim {
+    /// The key is held until `tx` ends; `stored` is the row under it, if any.
+    Held { tx: Tx, stored: Option<StoredKey> },
+    /// Another transaction (another instance, say) holds the key right now.
+    HeldElsewhere,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Opens a write transaction that holds `key` until it ends, and reads
+    /// the row stored under it. A crash releases the hold with the
+    /// transaction, so nothing is left behind to block a retry.
+    async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim>;
+    /// Deletes the row stored under `key`, inside `tx`.
+    async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()>;
+    /// Stores `response` under `key`, inside `tx`;
+    /// `Violates(IdempotencyKeyUnique)` if a row is already there.
+    async fn insert_in(
+        &self,
+        tx: &mut Tx,
+        key: &IdempotencyKey,
+        response: &SavedResponse,
+    ) -> StoreResult<()>;
+    /// Deletes up to `batch` rows stored before `cutoff`; returns how many.
+    async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64>;
+}
+
+/// Headers are stored as a JSON array of `[name, value]` pairs.
+pub(super) fn encode_headers(headers: &[(String, String)]) -> String {
+    serde_json::to_string(headers).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn decode_headers(text: &str) -> Vec<(String, String)> {
+    serde_json::from_str(text).unwrap_or_default()
+}

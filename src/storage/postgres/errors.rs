@@ -1,0 +1,32 @@
+//! PostgreSQL errors as storage errors: a broken constraint by the name the
+//! migrations give it, a lost or refused connection as `Unavailable`.
+
+use tokio_postgres::error::SqlState;
+
+use crate::storage::{Constraint, StoreError};
+
+pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        // Class 23: integrity constraint violations, which name their constraint.
+        if code.starts_with("23") {
+            if let Some(constraint) = db.constraint().and_then(Constraint::from_name) {
+                return StoreError::Violates(constraint);
+            }
+        }
+        // Class 08: connection exceptions; 57P: the server is shutting down
+        // or restarting; 53: out of connections or memory.
+        if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+            return StoreError::Unavailable(e.to_string());
+        }
+        return StoreError::other("PostgreSQL query failed", e);
+    }
+    let lost_connection = e.is_closed()
+        || *e.code().unwrap_or(&SqlState::SUCCESSFUL_COMPLETION) == SqlState::CONNECTION_FAILURE
+        || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if lost_connection {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::other("PostgreSQL query failed", e)
+    }
+}

@@ -1,0 +1,93 @@
+//! Idempotency keys on PostgreSQL. A claim holds a transaction-scoped
+//! advisory lock on its key, so a repeat in another instance meanwhile is
+//! told at once, and a crash releases the lock with the transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
+
+use super::{pg_tx, PgStore};
+use crate::domain::{IdempotencyKey, SavedResponse};
+use crate::storage::idempotency_keys::{decode_headers, encode_headers};
+use crate::storage::transaction::Backend;
+use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
+
+/// The lock is named after the schema, the route and the key: deployments
+/// in other schemas of one database never wait for each other's keys.
+const TRY_LOCK: &str = "SELECT pg_try_advisory_xact_lock(
+    hashtextextended(current_schema() || E'\\n' || $1::text || E'\\n' || $2::text, 0))";
+
+const SELECT: &str =
+    "SELECT fingerprint, response_status, response_headers, response_body, created_at
+                      FROM idempotency_keys WHERE scope = $1 AND key = $2";
+
+const DELETE: &str = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2";
+
+const INSERT: &str = "INSERT INTO idempotency_keys
+        (scope, key, fingerprint, response_status, response_headers, response_body)
+    VALUES ($1, $2, $3, $4, $5, $6)";
+
+#[async_trait]
+impl IdempotencyStore for PgStore {
+    async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
+        let tx = self.begin().await?;
+        let scope_and_key: [&(dyn ToSql + Sync); 2] = [&key.scope, &key.key];
+        let locked: bool = tx.query_one(TRY_LOCK, &scope_and_key).await?.get(0);
+        if !locked {
+            return Ok(Claim::HeldElsewhere);
+        }
+        let stored = tx
+            .query_opt(SELECT, &scope_and_key)
+            .await?
+            .map(|r| StoredKey {
+                fingerprint: r.get(0),
+                response: SavedResponse {
+                    status: r.get::<_, i16>(1) as u16,
+                    headers: decode_headers(r.get(2)),
+                    body: r.get(3),
+                },
+                created_at: r.get(4),
+            });
+        Ok(Claim::Held {
+            tx: Tx(Box::new(Backend::Postgres(tx))),
+            stored,
+        })
+    }
+
+    async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()> {
+        pg_tx(tx).execute(DELETE, &[&key.scope, &key.key]).await?;
+        Ok(())
+    }
+
+    async fn insert_in(
+        &self,
+        tx: &mut Tx,
+        key: &IdempotencyKey,
+        response: &SavedResponse,
+    ) -> StoreResult<()> {
+        let status = response.status as i16;
+        let headers = encode_headers(&response.headers);
+        pg_tx(tx)
+            .execute(
+                INSERT,
+                &[
+                    &key.scope,
+                    &key.key,
+                    &key.fingerprint,
+                    &status,
+                    &headers,
+                    &response.body,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        let sql = "DELETE FROM idempotency_keys WHERE ctid IN (
+                       SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)";
+        self.writers
+            .execute(sql, &[&cutoff, &i64::from(batch)])
+            .await
+    }
+}

@@ -1,0 +1,90 @@
+//! Idempotency keys on SQLite. A claim is a `BEGIN IMMEDIATE` transaction on
+//! the single writer, so no other writer (in this process or another) runs
+//! until it ends: a key is never held elsewhere, only waited for.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::errors::db_error;
+use super::{from_micros, micros, sqlite_tx, SqliteStore};
+use crate::domain::{IdempotencyKey, SavedResponse};
+use crate::storage::idempotency_keys::{decode_headers, encode_headers};
+use crate::storage::transaction::Backend;
+use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT fingerprint, response_status, response_headers, response_body, created_at
+             FROM idempotency_keys WHERE scope = ? AND key = ?",
+        )
+        .bind(key.scope)
+        .bind(&key.key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let stored = row.map(|r| StoredKey {
+            fingerprint: r.get(0),
+            response: SavedResponse {
+                status: r.get::<i64, _>(1) as u16,
+                headers: decode_headers(r.get(2)),
+                body: r.get(3),
+            },
+            created_at: from_micros(r.get(4)),
+        });
+        Ok(Claim::Held {
+            tx: Tx(Box::new(Backend::Sqlite(tx))),
+            stored,
+        })
+    }
+
+    async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?")
+            .bind(key.scope)
+            .bind(&key.key)
+            .execute(sqlite_tx(tx))
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn insert_in(
+        &self,
+        tx: &mut Tx,
+        key: &IdempotencyKey,
+        response: &SavedResponse,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys
+                 (scope, key, fingerprint, response_status, response_headers, response_body, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key.scope)
+        .bind(&key.key)
+        .bind(&key.fingerprint)
+        .bind(i64::from(response.status))
+        .bind(encode_headers(&response.headers))
+        .bind(&response.body)
+        .bind(micros(Utc::now()))
+        .execute(sqlite_tx(tx))
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE rowid IN (
+                 SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
+        )
+        .bind(micros(cutoff))
+        .bind(i64::from(batch))
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(deleted.rows_affected())
+    }
+}

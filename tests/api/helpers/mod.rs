@@ -1,0 +1,289 @@
+//! The test app: the real application (built by the same function `main`
+//! uses) served on an ephemeral loopback port, over its own fresh database,
+//! with an HTTP `client` and a `db_pool` on that database, the Rust form of
+//! the seed's fixtures.
+
+use orderly::config::Settings;
+use orderly::startup::Application;
+use serde_json::Value;
+
+pub mod database;
+pub mod pg_schemas;
+pub mod proxy;
+
+use database::TestDatabase;
+pub use database::{Backend, DbPool, Refused};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_pool: DbPool,
+    settings: Settings,
+    _instance: Instance,
+    _database: TestDatabase,
+}
+
+/// A running app; it stops when this is dropped.
+pub struct Instance {
+    pub address: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Instance {
+    async fn start(settings: &Settings) -> Self {
+        let app = match Application::build(settings).await {
+            Ok(app) => app,
+            Err(e) => panic!("the app does not build on its database: {e:#}"),
+        };
+        let address = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            _stop: stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `configure` (timings, a database
+    /// URL through a proxy).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::create(backend).await;
+        Self::spawn_on(database, async |_| {}, configure).await
+    }
+
+    /// Spawns after `prepare` has worked on an empty database (not even
+    /// migrated), before the app migrates it on start.
+    pub async fn spawn_prepared(
+        backend: Backend,
+        prepare: impl AsyncFnOnce(&DbPool),
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let database = TestDatabase::create_empty(backend).await;
+        Self::spawn_on(database, prepare, configure).await
+    }
+
+    async fn spawn_on(
+        database: TestDatabase,
+        prepare: impl AsyncFnOnce(&DbPool),
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let db_pool = database.pool().await;
+        prepare(&db_pool).await;
+        let mut settings = Settings::for_database(database.url());
+        // Every PostgreSQL connection costs the server a process start-up.
+        // Two shared write connections still let requests race each other
+        // on two backends; the database decides either way.
+        settings.pg_read_connections = 1;
+        settings.pg_write_connections = 2;
+        settings.pool_size = 4;
+        configure(&mut settings);
+        let instance = Instance::start(&settings).await;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("a client");
+        Self {
+            address: instance.address.clone(),
+            client,
+            db_pool,
+            settings,
+            _instance: instance,
+            _database: database,
+        }
+    }
+
+    /// Another instance of the service on the same database, as a load
+    /// balancer would spread requests over.
+    pub async fn another_instance(&self) -> Instance {
+        Instance::start(&self.settings).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send_json(reqwest::Method::POST, path, body, None)
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The JSON body of `GET path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
+    /// Sends `body` as JSON with `method`, and an `If-Match` when given.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path)).json(body);
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Sends `body` byte for byte as JSON with an `Idempotency-Key`.
+    pub async fn post_with_key(&self, path: &str, key: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Arrange step: creates a user over HTTP and returns its JSON.
+    pub async fn create_user(&self, email: &str, name: &str) -> Value {
+        let resp = self
+            .post_json(
+                "/api/v1/users",
+                &serde_json::json!({"email": email, "name": name}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "creating {email}");
+        resp.json().await.expect("a user")
+    }
+
+    /// Arrange step: creates a user and returns its id.
+    pub async fn a_user(&self) -> i64 {
+        self.create_user("buyer@example.com", "Buyer").await["id"]
+            .as_i64()
+            .expect("an id")
+    }
+
+    /// Arrange step: creates an order of `items` for `user_id` over HTTP.
+    pub async fn create_order(&self, user_id: i64, items: Value) -> Value {
+        let resp = self
+            .post_json(
+                "/api/v1/orders",
+                &serde_json::json!({"user_id": user_id, "items": items}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "creating an order for {user_id}");
+        resp.json().await.expect("an order")
+    }
+}
+
+/// A response header as text; empty when absent.
+pub fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().expect("a text header").to_owned())
+        .unwrap_or_default()
+}
+
+/// The `Location` and `ETag` of a create's answer.
+pub fn location_and_etag(created: &reqwest::Response) -> (String, String) {
+    (header(created, "location"), header(created, "etag"))
+}
+
+/// One line of one item, the smallest valid order.
+pub fn one_item() -> Value {
+    serde_json::json!([{"sku": "A", "quantity": 1, "unit_price": 5}])
+}
+
+/// Asserts a response is problem+json with `status`, and returns the body.
+pub async fn assert_problem(resp: reqwest::Response, status: u16, case: &str) -> Value {
+    assert_eq!(resp.status(), status, "{case}");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "{case}"
+    );
+    let body: Value = resp.json().await.expect("a problem body");
+    assert_eq!(body["status"], status, "{case}: {body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{case}: {body}"
+    );
+    body
+}
+
+/// The fields a validation problem names, in order.
+pub fn problem_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a problem with errors: {problem}"))
+        .iter()
+        .map(|e| e["field"].as_str().expect("a field name"))
+        .collect()
+}
+
+/// The ids of the items of a page.
+pub fn page_ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page: {page}"))
+        .iter()
+        .map(|item| item["id"].as_i64().expect("an id"))
+        .collect()
+}
+
+/// Declares each listed `async fn(TestApp)` as two tests, one per backend:
+/// `<module>::postgres::<name>` and `<module>::sqlite::<name>`. A test that
+/// needs other settings names a `fn(&mut Settings)` after `=>`.
+#[macro_export]
+macro_rules! on_both_backends {
+    (@configure) => { |_: &mut orderly::config::Settings| {} };
+    (@configure $configure:expr) => { $configure };
+    (@tests $backend:ident; $($name:ident $(=> $configure:expr)?),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                // The settings function lives beside the test, one module up.
+                #[allow(unused_imports)]
+                use super::*;
+                let configure = $crate::on_both_backends!(@configure $($configure)?);
+                let backend = $crate::helpers::Backend::$backend;
+                super::$name($crate::helpers::TestApp::spawn_with(backend, configure).await).await
+            }
+        )+
+    };
+    ($($name:ident $(=> $configure:expr)?),+ $(,)?) => {
+        mod postgres {
+            $crate::on_both_backends!(@tests Postgres; $($name $(=> $configure)?),+);
+        }
+        mod sqlite {
+            $crate::on_both_backends!(@tests Sqlite; $($name $(=> $configure)?),+);
+        }
+    };
+}

@@ -1,0 +1,303 @@
+//! PostgreSQL test schemas: one per test, in one shared database, reached
+//! through `search_path`.
+//!
+//! Migrating a schema costs the server ~30 ms of DDL, most of a test's
+//! set-up, so schemas are recycled: when a test ends, its schema is emptied
+//! (every row deleted, every sequence restarted) and renamed to a spare, provided its
+//! shape (tables, columns, constraints, indexes, triggers, functions) is
+//! still exactly that of a freshly migrated schema; a test that altered it
+//! gets it dropped instead. A new test claims a spare with one `ALTER SCHEMA
+//! ... RENAME`, which only one claimant can win, or starts from an empty
+//! schema that the app migrates. Spares are named after the migrations'
+//! fingerprint, so a schema change never hands out an old shape.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::sync::OnceCell;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use orderly::storage::migrations::fingerprint;
+use orderly::storage::postgres;
+
+/// Where the PostgreSQL tests find a server that lets them create databases.
+pub const PG_URL_VAR: &str = "ORDERLY_TEST_DATABASE_URL";
+const PG_DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The database every PostgreSQL test makes its schema in.
+const TEST_DATABASE: &str = "orderly_tests";
+/// Test schemas this old belong to test processes that were killed.
+const STALE_SCHEMA_SECS: u64 = 3600;
+/// Serialises the one-time set-up of the test database across processes.
+const SETUP_LOCK: i64 = 0x6f72_6465_726c_7974;
+
+/// Every object in the current schema (with each relation's column count,
+/// so an added column counts too), as one comparable string.
+const SHAPE: &str = "SELECT coalesce(string_agg(object, ',' ORDER BY object), '') FROM (
+        SELECT 'relation ' || relname || '/' || relnatts AS object FROM pg_class
+            WHERE relnamespace = current_schema()::regnamespace
+        UNION ALL SELECT 'constraint ' || conname FROM pg_constraint
+            WHERE connamespace = current_schema()::regnamespace
+        UNION ALL SELECT 'trigger ' || t.tgname FROM pg_trigger t
+            JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
+        UNION ALL SELECT 'function ' || proname FROM pg_proc
+            WHERE pronamespace = current_schema()::regnamespace) objects";
+
+/// One statement that deletes every row but the migrations' own: foreign
+/// keys are checked at its end, when no row refers to another, whatever
+/// the order of the tables. (DELETE, not TRUNCATE: truncating makes new
+/// files for every table and index, ten times the cost here.)
+const EMPTYING: &str =
+    "SELECT 'WITH ' || string_agg(format('d%s AS (DELETE FROM %I)', oid, relname), ', ')
+        || ' SELECT 1'
+    FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'
+        AND relname <> 'schema_migrations'";
+
+pub fn admin_url() -> String {
+    std::env::var(PG_URL_VAR).unwrap_or_else(|_| PG_DEFAULT_URL.to_owned())
+}
+
+/// The shared test database, with `search_path` set to `schema` if given.
+pub fn url(schema: Option<&str>) -> String {
+    let mut url = url::Url::parse(&admin_url()).expect("ORDERLY_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{TEST_DATABASE}"));
+    if let Some(schema) = schema {
+        url.query_pairs_mut()
+            .append_pair("options", &format!("-csearch_path={schema}"));
+    }
+    url.to_string()
+}
+
+fn spare_prefix() -> String {
+    format!("spare_{:016x}_", fingerprint(postgres::MIGRATIONS))
+}
+
+/// A schema of the test's own: a migrated spare if one is free (`migrated`
+/// is then true), else an empty one.
+pub async fn claim() -> (String, bool) {
+    let name = unique_name("t");
+    let client = connect(None).await;
+    let spares = client
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)
+             ORDER BY random() LIMIT 5",
+            &[&spare_prefix()],
+        )
+        .await
+        .expect("pg_namespace");
+    for spare in spares {
+        let spare: String = spare.get(0);
+        let rename = format!("ALTER SCHEMA \"{spare}\" RENAME TO \"{name}\"");
+        match client.batch_execute(&rename).await {
+            Ok(()) => return (name, true),
+            // Another test claimed it first.
+            Err(e) if e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => continue,
+            Err(e) => panic!("could not claim a spare schema: {e}"),
+        }
+    }
+    create(&client, &name).await;
+    (name, false)
+}
+
+/// An empty schema of the test's own, not even migrated.
+pub async fn claim_empty() -> String {
+    let name = unique_name("t");
+    create(&connect(None).await, &name).await;
+    name
+}
+
+async fn create(client: &Client, name: &str) {
+    client
+        .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+        .await
+        .expect("CREATE SCHEMA for the test");
+}
+
+/// Empties `schema` into a spare if its shape is untouched, else drops it.
+pub async fn release(schema: &str) {
+    let client = connect(Some(schema)).await;
+    if let Err(e) = recycle(&client, schema).await {
+        eprintln!("could not recycle test schema {schema} ({e}); dropping it");
+        if let Err(e) = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+        {
+            eprintln!("could not drop test schema {schema}: {e}");
+        }
+    }
+}
+
+async fn recycle(client: &Client, schema: &str) -> Result<(), String> {
+    let shape: String = client
+        .query_one(SHAPE, &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    let fresh: Option<String> = client
+        .query_opt(
+            "SELECT shape FROM public.schema_shapes WHERE fingerprint = $1",
+            &[&spare_prefix()],
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|row| row.get(0));
+    if fresh.as_deref() != Some(shape.as_str()) {
+        return Err("the test changed its shape".into());
+    }
+    let empty_every_table: String = client
+        .query_one(EMPTYING, &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    let spare = unique_name(spare_prefix().trim_end_matches('_'));
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = '5s';
+             BEGIN;
+             {empty_every_table};
+             SELECT setval(oid::regclass, 1, false) FROM pg_class
+                 WHERE relnamespace = current_schema()::regnamespace AND relkind = 'S';
+             ALTER SCHEMA \"{schema}\" RENAME TO \"{spare}\";
+             COMMIT;"
+        ))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `<prefix>_<unix seconds>_<pid>_<n>`: unique, and old ones can be told apart.
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        unix_secs(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A connection to the test database, set up once per process (nextest
+/// runs each test in its own).
+async fn connect(schema: Option<&str>) -> Client {
+    static READY: OnceCell<()> = OnceCell::const_new();
+    READY.get_or_init(set_up).await;
+    connect_or_explain(&url(schema)).await
+}
+
+/// The test database exists, and so does the shape of a freshly migrated
+/// schema; schemas of other migrations or of killed test processes are gone.
+async fn set_up() {
+    let admin = connect_or_explain(&admin_url()).await;
+    match admin
+        .batch_execute(&format!("CREATE DATABASE {TEST_DATABASE}"))
+        .await
+    {
+        Ok(()) => {}
+        // Another test process made it first.
+        Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+        Err(e) => panic!("could not create the test database: {e}"),
+    }
+    let mut client = connect_or_explain(&url(None)).await;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&SETUP_LOCK])
+        .await
+        .expect("the set-up lock");
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS public.schema_shapes (
+                 fingerprint text PRIMARY KEY, shape text NOT NULL)",
+        )
+        .await
+        .expect("schema_shapes");
+    let known = client
+        .query_opt(
+            "SELECT 1 FROM public.schema_shapes WHERE fingerprint = $1",
+            &[&spare_prefix()],
+        )
+        .await
+        .expect("schema_shapes")
+        .is_some();
+    if !known {
+        record_fresh_shape(&mut client).await;
+    }
+    sweep(&client).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&SETUP_LOCK])
+        .await
+        .expect("unlock");
+}
+
+/// Migrates a first spare and records its shape as the fresh one.
+async fn record_fresh_shape(client: &mut Client) {
+    let spare = unique_name(spare_prefix().trim_end_matches('_'));
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{spare}\"; SET search_path = \"{spare}\""
+        ))
+        .await
+        .expect("a first spare schema");
+    postgres::migrate(client, postgres::MIGRATIONS)
+        .await
+        .expect("migrating the first spare schema");
+    let shape: String = client.query_one(SHAPE, &[]).await.expect("shape").get(0);
+    client
+        .execute(
+            "INSERT INTO public.schema_shapes (fingerprint, shape) VALUES ($1, $2)",
+            &[&spare_prefix(), &shape],
+        )
+        .await
+        .expect("recording the shape");
+    client
+        .batch_execute("RESET search_path")
+        .await
+        .expect("RESET");
+}
+
+/// Drops spares of other migrations and test schemas of killed processes.
+async fn sweep(client: &Client) {
+    let stale = client
+        .query(
+            "SELECT nspname FROM pg_namespace
+             WHERE (nspname ~ '^spare_[0-9a-f]{16}_' AND NOT starts_with(nspname, $1))
+                OR (nspname ~ '^t_[0-9]+_[0-9]+_[0-9]+$'
+                    AND split_part(nspname, '_', 2)::bigint < $2)",
+            &[&spare_prefix(), &((unix_secs() - STALE_SCHEMA_SECS) as i64)],
+        )
+        .await
+        .expect("pg_namespace");
+    for row in stale {
+        let schema: String = row.get(0);
+        let _ = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await;
+    }
+    let _ = client
+        .execute(
+            "DELETE FROM public.schema_shapes WHERE fingerprint <> $1",
+            &[&spare_prefix()],
+        )
+        .await;
+}
+
+async fn connect_or_explain(url: &str) -> Client {
+    match tokio_postgres::connect(url, NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+        Err(e) => panic!(
+            "the PostgreSQL tests need a server: could not connect to {url}: {e}.\n\
+             Start the local cluster with `bash scripts/ensure-postgres.sh` \
+             (`bash .ci/run` does this for you), or set {PG_URL_VAR} to a server where this \
+             user may CREATE DATABASE."
+        ),
+    }
+}

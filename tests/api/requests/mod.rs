@@ -1,0 +1,4 @@
+//! Hostile and malformed requests, channel by channel.
+
+mod bodies;
+mod targets;
