@@ -12,6 +12,18 @@ import httpx
 import pytest
 import pytest_asyncio
 
+# The seed's rollback test inserts an order for user 1, and orders.user_id
+# is a foreign key checked at that INSERT: user 1 must exist, as the seed's
+# own fixtures would have made it. The identity sequence is moved past it,
+# so users created later never collide with this one.
+SEED_USER_1 = """
+    INSERT INTO users (id, email, name)
+    VALUES (1, 'seed-user-1@example.com', 'Seed User 1')
+    ON CONFLICT DO NOTHING;
+    SELECT setval(pg_get_serial_sequence('users', 'id'),
+                  GREATEST((SELECT max(id) FROM users), 1));
+"""
+
 
 def _required_env(name: str) -> str:
     value = os.environ.get(name)
@@ -33,5 +45,7 @@ async def client():
 @pytest_asyncio.fixture
 async def db_pool():
     pool = await asyncpg.create_pool(_required_env("ORDERLY_DSN"), min_size=2, max_size=10)
+    async with pool.acquire() as conn:
+        await conn.execute(SEED_USER_1)
     yield pool
     await pool.close()
