@@ -54,7 +54,10 @@ impl Application {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Wait for the purge to stop too, so the stores (and their
+        // connections) are gone when this returns.
         purger.abort();
+        let _ = purger.await;
         served
     }
 }

@@ -75,6 +75,20 @@ impl Processing {
     pub fn tx(&mut self) -> &mut Tx {
         &mut self.tx
     }
+
+    /// Rolls the work back, then clears the in-flight mark: a retry that
+    /// arrives the moment this request has answered finds the key free.
+    pub async fn abandon(self) {
+        abandon(self.tx).await;
+        drop(self._in_flight);
+    }
+}
+
+/// Rolls back now, so the claim's hold on its key is gone when the request
+/// answers. A failed rollback is left to the transaction's `Drop`, which
+/// discards the connection.
+async fn abandon(tx: Tx) {
+    let _ = tx.rollback().await;
 }
 
 type KeyId = (&'static str, String);
@@ -87,8 +101,16 @@ struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.set.lock().expect("not poisoned").remove(&self.id);
+        lock(&self.set).remove(&self.id);
     }
+}
+
+/// The set's lock. A panic elsewhere cannot leave the set half-changed
+/// (each access is one insert or remove), so a poisoned lock is still good;
+/// refusing it would make this `Drop` panic while unwinding.
+fn lock(set: &Mutex<HashSet<KeyId>>) -> std::sync::MutexGuard<'_, HashSet<KeyId>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub struct Idempotency {
@@ -119,7 +141,13 @@ impl Idempotency {
             NextAction::StartProcessing(processing) => processing,
             NextAction::ReturnSavedResponse(saved) => return Ok(Created::Replayed(saved)),
         };
-        let outcome = work(Some(processing.tx())).await?;
+        let outcome = match work(Some(processing.tx())).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                processing.abandon().await;
+                return Err(e);
+            }
+        };
         self.save_response(processing, key, outcome.saved_response())
             .await?;
         Ok(Created::New(outcome))
@@ -128,27 +156,31 @@ impl Idempotency {
     /// Claims `key` and decides what its request gets.
     pub async fn try_processing(&self, key: &IdempotencyKey) -> AppResult<NextAction> {
         let in_flight = self.mark_in_flight(key).ok_or(AppError::KeyInFlight)?;
-        let (mut tx, stored) = match self.store.claim(key).await? {
+        let (tx, stored) = match self.store.claim(key).await? {
             Claim::Held { tx, stored } => (tx, stored),
             Claim::HeldElsewhere => return Err(AppError::KeyInFlight),
         };
+        let mut processing = Processing {
+            tx,
+            _in_flight: in_flight,
+        };
         match stored {
             Some(row) if row.created_at > Utc::now() - TTL => {
+                // Nothing runs: the claim ends here either way.
+                processing.abandon().await;
                 if row.fingerprint != key.fingerprint {
                     return Err(AppError::KeyReused);
                 }
-                // Dropping the claim's transaction rolls it back: nothing ran.
                 Ok(NextAction::ReturnSavedResponse(row.response))
             }
-            expired_or_none => {
-                if expired_or_none.is_some() {
-                    self.store.delete_in(&mut tx, key).await?;
+            Some(_expired) => match self.store.delete_in(processing.tx(), key).await {
+                Ok(()) => Ok(NextAction::StartProcessing(processing)),
+                Err(e) => {
+                    processing.abandon().await;
+                    Err(e.into())
                 }
-                Ok(NextAction::StartProcessing(Processing {
-                    tx,
-                    _in_flight: in_flight,
-                }))
-            }
+            },
+            None => Ok(NextAction::StartProcessing(processing)),
         }
     }
 
@@ -160,13 +192,19 @@ impl Idempotency {
         response: SavedResponse,
     ) -> AppResult<()> {
         // The claim holds the key, so a row appearing meanwhile means the
-        // hold was lost (it cannot be, short of outside interference): the
-        // other writer's request counts as the one in flight.
-        self.store
+        // hold was bypassed (outside interference): the other writer's
+        // request counts as the one in flight, and this one's work is undone.
+        let saved = self
+            .store
             .insert_in(processing.tx(), key, &response)
             .await
-            .on_constraint(Constraint::IdempotencyKeyUnique, AppError::KeyInFlight)?;
-        Ok(processing.tx.commit().await?)
+            .on_constraint(Constraint::IdempotencyKeyUnique, AppError::KeyInFlight);
+        if let Err(e) = saved {
+            processing.abandon().await;
+            return Err(e);
+        }
+        let Processing { tx, _in_flight } = processing;
+        Ok(tx.commit().await?)
     }
 
     /// Deletes rows older than [`TTL`], a batch at a time; returns how many.
@@ -185,11 +223,7 @@ impl Idempotency {
     /// Marks `key` in flight in this process; `None` if it already is.
     fn mark_in_flight(&self, key: &IdempotencyKey) -> Option<InFlight> {
         let id = (key.scope, key.key.clone());
-        let newly = self
-            .in_flight
-            .lock()
-            .expect("not poisoned")
-            .insert(id.clone());
+        let newly = lock(&self.in_flight).insert(id.clone());
         newly.then(|| InFlight {
             set: self.in_flight.clone(),
             id,

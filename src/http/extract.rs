@@ -123,8 +123,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 
 /// Query parameters as name/value pairs; each name at most once, and only
 /// the names the route knows (a typo is an error, not a silent no-op).
-/// Control characters (a NUL byte, say) are refused in names and values
-/// alike, before any of them can reach a database.
+/// Bytes that are not UTF-8 and control characters (a NUL byte, say) are
+/// refused in names and values alike, before any of them can reach a
+/// database.
 pub struct QueryParams(Vec<(String, String)>);
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
@@ -134,7 +135,18 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
         let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
             .await
             .unwrap_or(RawQuery(None));
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        let raw = raw.as_deref().unwrap_or("");
+        // serde_urlencoded would turn bytes that are not UTF-8 (a lone
+        // surrogate, say) into U+FFFD and carry on; refuse them instead.
+        if percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .is_err()
+        {
+            return Err(ApiError::BadRequest(
+                "the query string is not valid UTF-8".into(),
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
             .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
         let has_control = |text: &str| text.chars().any(char::is_control);
         if pairs.iter().any(|(n, v)| has_control(n) || has_control(v)) {

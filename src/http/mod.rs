@@ -47,10 +47,12 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         .route("/readyz", get(ops::readyz))
         .fallback(ops::not_found)
         .with_state(app)
-        .layer(middleware::from_fn(error::problem_for_bare_errors))
+        // Each layer wraps those above it: the timeout's own 503 must pass
+        // through the problem+json rewrite, and the log sees every answer.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(middleware::from_fn(error::problem_for_bare_errors))
         .layer(middleware::from_fn(request_log::log_request))
 }

@@ -14,14 +14,19 @@ import pytest_asyncio
 
 # The seed's rollback test inserts an order for user 1, and orders.user_id
 # is a foreign key checked at that INSERT: user 1 must exist, as the seed's
-# own fixtures would have made it. The identity sequence is moved past it,
-# so users created later never collide with this one.
+# own fixtures would have made it. When it is inserted here, the identity
+# sequence is moved past it (never back), so users created later never
+# collide with this one.
 SEED_USER_1 = """
-    INSERT INTO users (id, email, name)
-    VALUES (1, 'seed-user-1@example.com', 'Seed User 1')
-    ON CONFLICT DO NOTHING;
+    WITH seeded AS (
+        INSERT INTO users (id, email, name)
+        VALUES (1, 'seed-user-1@example.com', 'Seed User 1')
+        ON CONFLICT DO NOTHING
+        RETURNING id)
     SELECT setval(pg_get_serial_sequence('users', 'id'),
-                  GREATEST((SELECT max(id) FROM users), 1));
+                  GREATEST(1, (SELECT max(id) FROM users),
+                           pg_sequence_last_value(pg_get_serial_sequence('users', 'id')::regclass)))
+    FROM seeded;
 """
 
 

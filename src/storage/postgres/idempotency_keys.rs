@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 
+use super::errors::db_error;
 use super::{pg_tx, PgStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::idempotency_keys::{decode_headers, encode_headers};
@@ -34,6 +35,7 @@ impl IdempotencyStore for PgStore {
         let scope_and_key: [&(dyn ToSql + Sync); 2] = [&key.scope, &key.key];
         let locked: bool = tx.query_one(TRY_LOCK, &scope_and_key).await?.get(0);
         if !locked {
+            tx.rollback().await?;
             return Ok(Claim::HeldElsewhere);
         }
         let stored = tx
@@ -84,10 +86,18 @@ impl IdempotencyStore for PgStore {
     }
 
     async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
-        let sql = "DELETE FROM idempotency_keys WHERE ctid IN (
-                       SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)";
-        self.writers
-            .execute(sql, &[&cutoff, &i64::from(batch)])
+        // On a pooled connection of its own, not a shared one: a batch that
+        // waits on a row lock must not hold up the requests queued behind it.
+        let conn = self.conn().await?;
+        let delete = conn
+            .prepare_cached(
+                "DELETE FROM idempotency_keys WHERE ctid IN (
+                     SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+            )
             .await
+            .map_err(db_error)?;
+        conn.execute(&delete, &[&cutoff, &i64::from(batch)])
+            .await
+            .map_err(db_error)
     }
 }

@@ -1,6 +1,13 @@
 //! A transaction on a pooled connection that the caller owns across awaits
 //! (tokio-postgres's own `Transaction` borrows its client, so it cannot be
 //! handed up to the application layer and back).
+//!
+//! Every path ends the transaction before the connection goes back to the
+//! pool: `commit`, `rollback`, or, when the request was cancelled midway,
+//! `Drop`, which rolls back in the background and discards the connection
+//! if that fails.
+
+use std::time::Duration;
 
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
@@ -9,21 +16,28 @@ use tokio_postgres::Row;
 use super::errors::db_error;
 use crate::storage::StoreResult;
 
+/// How long a background rollback may take before its connection is
+/// discarded instead (closing it rolls back on the server too).
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct PgTx {
-    /// `None` once committed.
+    /// `None` once the transaction has ended.
     conn: Option<Object>,
 }
 
 impl PgTx {
     pub(super) async fn begin(conn: Object) -> StoreResult<Self> {
-        conn.batch_execute("BEGIN").await.map_err(db_error)?;
-        Ok(Self { conn: Some(conn) })
+        // Owned before BEGIN is sent: if this future is dropped after the
+        // server has begun, `Drop` still rolls back.
+        let tx = Self { conn: Some(conn) };
+        tx.client().batch_execute("BEGIN").await.map_err(db_error)?;
+        Ok(tx)
     }
 
     fn client(&self) -> &Object {
         self.conn
             .as_ref()
-            .expect("a transaction is open until committed")
+            .expect("a transaction is open until it ends")
     }
 
     /// Runs one statement (prepared once per connection) that returns a row.
@@ -65,25 +79,38 @@ impl PgTx {
             .map_err(db_error)
     }
 
-    pub async fn commit(mut self) -> StoreResult<()> {
-        self.client()
-            .batch_execute("COMMIT")
-            .await
-            .map_err(db_error)?;
+    pub async fn commit(self) -> StoreResult<()> {
+        self.end("COMMIT").await
+    }
+
+    /// Rolls back now, so the transaction's locks (an idempotency key's
+    /// among them) are gone when this returns.
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(mut self, how: &str) -> StoreResult<()> {
+        self.client().batch_execute(how).await.map_err(db_error)?;
         self.conn = None;
         Ok(())
     }
 }
 
 impl Drop for PgTx {
-    /// Not committed (an error, or the request was cancelled mid-way): roll
-    /// back before the connection goes back to the pool, so that no other
-    /// request runs inside this transaction. If the connection is broken
-    /// the rollback fails and the pool discards the connection.
+    /// Not ended (the request was cancelled midway, or ending it failed):
+    /// roll back before the connection goes back to the pool, so that no
+    /// other request runs inside this transaction; if that fails or hangs,
+    /// the connection leaves the pool and closing it rolls back instead.
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             tokio::spawn(async move {
-                let _ = conn.batch_execute("ROLLBACK").await;
+                let rollback = conn.batch_execute("ROLLBACK");
+                if !matches!(
+                    tokio::time::timeout(ROLLBACK_TIMEOUT, rollback).await,
+                    Ok(Ok(()))
+                ) {
+                    drop(Object::take(conn));
+                }
             });
         }
     }

@@ -120,8 +120,18 @@ fn sqlite_tx(tx: &mut Tx) -> &mut SqliteConnection {
     }
 }
 
-pub(super) async fn commit(tx: SqliteTx) -> StoreResult<()> {
-    tx.commit().await.map_err(db_error)
+/// How a transaction ends.
+pub(super) enum End {
+    Commit,
+    Rollback,
+}
+
+pub(super) async fn end(tx: SqliteTx, how: End) -> StoreResult<()> {
+    match how {
+        End::Commit => tx.commit().await,
+        End::Rollback => tx.rollback().await,
+    }
+    .map_err(db_error)
 }
 
 /// Applies pending `migrations` in one `BEGIN IMMEDIATE` transaction, so
@@ -172,6 +182,7 @@ async fn apply_in_transaction(
     )
     .execute(&mut *conn)
     .await?;
+    let mut applied_now = 0;
     for m in migrations {
         let applied = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
             .bind(m.version)
@@ -185,6 +196,7 @@ async fn apply_in_transaction(
             .execute(&mut *conn)
             .await
             .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
+        applied_now += 1;
         sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
             .bind(m.version)
             .bind(m.name)
@@ -192,6 +204,10 @@ async fn apply_in_transaction(
             .await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
+    if applied_now == 0 {
+        return Ok(());
+    }
+    // A full scan: only when a migration ran with the keys off.
     let broken = sqlx::raw_sql("PRAGMA foreign_key_check")
         .fetch_all(&mut *conn)
         .await?;

@@ -23,10 +23,13 @@ pub struct TestApp {
     _database: TestDatabase,
 }
 
-/// A running app; it stops when this is dropped.
+/// A running app. Dropping it stops the app and waits (a few seconds at
+/// most) until it has: its connections are closed before the test's
+/// database is emptied for the next test.
 pub struct Instance {
     pub address: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: std::sync::mpsc::Receiver<()>,
 }
 
 impl Instance {
@@ -36,18 +39,34 @@ impl Instance {
             Err(e) => panic!("the app does not build on its database: {e:#}"),
         };
         let address = format!("http://{}", app.local_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
+        let (stop, stop_requested) = tokio::sync::oneshot::channel::<()>();
+        let (done, stopped) = std::sync::mpsc::channel();
+        tokio::spawn(async move {
+            let _ = app
+                .run_until(async {
+                    let _ = stop_requested.await;
+                })
+                .await;
+            let _ = done.send(());
+        });
         Self {
             address,
-            _stop: stop,
+            stop: Some(stop),
+            stopped,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        // Tests run on a multi-threaded runtime, whose workers finish the
+        // app while this thread waits.
+        let _ = self.stopped.recv_timeout(std::time::Duration::from_secs(5));
     }
 }
 

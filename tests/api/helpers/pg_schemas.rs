@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use orderly::storage::migrations::fingerprint;
+use orderly::storage::migrations::Migration;
 use orderly::storage::postgres;
 
 /// Where the PostgreSQL tests find a server that lets them create databases.
@@ -30,18 +30,33 @@ const STALE_SCHEMA_SECS: u64 = 3600;
 /// Serialises the one-time set-up of the test database across processes.
 const SETUP_LOCK: i64 = 0x6f72_6465_726c_7974;
 
-/// Every object in the current schema (with each relation's column count,
-/// so an added column counts too), as one comparable string.
-const SHAPE: &str = "SELECT coalesce(string_agg(object, ',' ORDER BY object), '') FROM (
-        SELECT 'relation ' || relname || '/' || relnatts AS object FROM pg_class
-            WHERE relnamespace = current_schema()::regnamespace
-        UNION ALL SELECT 'constraint ' || conname FROM pg_constraint
-            WHERE connamespace = current_schema()::regnamespace
-        UNION ALL SELECT 'trigger ' || t.tgname FROM pg_trigger t
-            JOIN pg_class c ON c.oid = t.tgrelid
-            WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
-        UNION ALL SELECT 'function ' || proname FROM pg_proc
-            WHERE pronamespace = current_schema()::regnamespace) objects";
+/// Everything about the current schema a test could change, as one
+/// comparable string: each relation and column (type, default, not null),
+/// each constraint's and index's definition (less the schema's own name),
+/// each trigger and whether it is enabled (foreign keys' internal ones by
+/// table, their names differ), each function, and the migrations recorded
+/// as applied.
+const SHAPE: &str = "WITH ns AS (SELECT current_schema()::regnamespace AS oid),
+    rel AS (SELECT c.oid, c.relname FROM pg_class c, ns WHERE c.relnamespace = ns.oid)
+    SELECT coalesce(string_agg(object, ',' ORDER BY object), '') FROM (
+        SELECT 'relation ' || relname AS object FROM rel
+        UNION ALL SELECT format('column %s.%s %s %s %s', rel.relname, a.attname,
+                                format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                                pg_get_expr(d.adbin, d.adrelid))
+            FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(c.oid)
+            FROM pg_constraint c, ns WHERE c.connamespace = ns.oid
+        UNION ALL SELECT 'index ' || replace(pg_get_indexdef(i.indexrelid),
+                                             ' ON ' || quote_ident(current_schema()) || '.', ' ON ')
+            FROM rel JOIN pg_index i ON i.indexrelid = rel.oid
+        UNION ALL SELECT format('trigger %s %s %s', rel.relname,
+                                CASE WHEN t.tgisinternal THEN 'internal' ELSE t.tgname END,
+                                t.tgenabled)
+            FROM rel JOIN pg_trigger t ON t.tgrelid = rel.oid
+        UNION ALL SELECT 'function ' || proname FROM pg_proc p, ns WHERE p.pronamespace = ns.oid
+        UNION ALL SELECT 'migration ' || version FROM schema_migrations) objects";
 
 /// One statement that deletes every row but the migrations' own: foreign
 /// keys are checked at its end, when no row refers to another, whatever
@@ -68,8 +83,24 @@ pub fn url(schema: Option<&str>) -> String {
     url.to_string()
 }
 
+/// Spares and their recorded fresh shape are named after the migrations
+/// and the shape query: a change to either never meets an old spare.
 fn spare_prefix() -> String {
-    format!("spare_{:016x}_", fingerprint(postgres::MIGRATIONS))
+    format!("spare_{:016x}_", fingerprint(postgres::MIGRATIONS, SHAPE))
+}
+
+/// A stable fingerprint (FNV-1a) of the migrations' versions and SQL, and
+/// of the query that describes a schema's shape.
+fn fingerprint(migrations: &[Migration], shape_query: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let migration_bytes = migrations
+        .iter()
+        .flat_map(|m| m.version.to_le_bytes().into_iter().chain(m.sql.bytes()));
+    for byte in migration_bytes.chain(shape_query.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// A schema of the test's own: a migrated spare if one is free (`migrated`
@@ -128,6 +159,12 @@ pub async fn release(schema: &str) {
 }
 
 async fn recycle(client: &Client, schema: &str) -> Result<(), String> {
+    // On its own, not inside the transaction below: it must still hold for
+    // the `DROP SCHEMA` that follows if that transaction fails.
+    client
+        .batch_execute("SET lock_timeout = '5s'")
+        .await
+        .map_err(|e| e.to_string())?;
     let shape: String = client
         .query_one(SHAPE, &[])
         .await
@@ -152,8 +189,7 @@ async fn recycle(client: &Client, schema: &str) -> Result<(), String> {
     let spare = unique_name(spare_prefix().trim_end_matches('_'));
     client
         .batch_execute(&format!(
-            "SET lock_timeout = '5s';
-             BEGIN;
+            "BEGIN;
              {empty_every_table};
              SELECT setval(oid::regclass, 1, false) FROM pg_class
                  WHERE relnamespace = current_schema()::regnamespace AND relkind = 'S';
@@ -202,6 +238,20 @@ async fn set_up() {
         Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
         Err(e) => panic!("could not create the test database: {e}"),
+    }
+    // Databases the earlier harness cloned tests from, never used again.
+    let templates = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'orderly\\_tmpl\\_%'",
+            &[],
+        )
+        .await
+        .expect("pg_database");
+    for row in templates {
+        let name: String = row.get(0);
+        let _ = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
     }
     let mut client = connect_or_explain(&url(None)).await;
     client

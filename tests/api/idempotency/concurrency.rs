@@ -100,8 +100,9 @@ crate::on_both_backends!(
 );
 
 /// PostgreSQL only: two instances of the service on one database (SQLite
-/// is one process's embedded database).
-mod across_instances {
+/// is one process's embedded database), and a claim bypassed from outside
+/// (on SQLite the single writer's lock leaves no way around it).
+mod postgres_only {
     use super::*;
     use crate::helpers::Backend;
 
@@ -128,5 +129,55 @@ mod across_instances {
         lock.release().await;
         assert_eq!(waiting.await.status(), 201);
         assert_eq!(app.db_pool.count("users").await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_response_stored_meanwhile_from_outside_wins_and_the_work_is_undone() {
+        let app = TestApp::spawn(Backend::Postgres).await;
+        let lock = app.db_pool.hold_write_lock().await;
+        let body = r#"{"email": "ada@example.com", "name": "Ada"}"#;
+        let request = tokio::spawn({
+            let url = app.url(USERS);
+            let client = app.client.clone();
+            async move {
+                client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", "bypassed")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("request sent")
+            }
+        });
+        // The request has claimed its key once its insert waits on the
+        // test's lock (`users` names this test's own table).
+        while app
+            .db_pool
+            .scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE relation = 'users'::regclass AND NOT granted",
+            )
+            .await
+            == 0
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        app.db_pool
+            .execute(
+                "INSERT INTO idempotency_keys
+                     (scope, key, fingerprint, response_status, response_headers, response_body)
+                 VALUES ('POST /api/v1/users', 'bypassed', '\\x00', 201, '[]', '\\x00')",
+            )
+            .await;
+        lock.release().await;
+
+        assert_problem(
+            request.await.unwrap(),
+            409,
+            "a stored response appeared meanwhile",
+        )
+        .await;
+        assert_eq!(app.db_pool.count("users").await, 0, "the work was undone");
     }
 }

@@ -114,15 +114,19 @@ async fn malformed_keys_are_400_and_execute_nothing(app: TestApp) {
 }
 
 async fn a_failed_request_stores_nothing_so_a_retry_executes(app: TestApp) {
-    app.create_user("taken@example.com", "Taken").await;
-    let taken = r#"{"email": "taken@example.com", "name": "X"}"#;
+    let taken = app.create_user("taken@example.com", "Taken").await;
+    let body = r#"{"email": "taken@example.com", "name": "X"}"#;
     assert_problem(
-        app.post_with_key(USERS, "key-1", taken).await,
+        app.post_with_key(USERS, "key-1", body).await,
         409,
         "email taken",
     )
     .await;
     assert_eq!(app.db_pool.count("idempotency_keys").await, 0);
+    app.delete(&format!("{USERS}/{}", taken["id"])).await;
+    // At once: the failed request's claim is over when it answers.
+    let retry = Answer::of(app.post_with_key(USERS, "key-1", body).await).await;
+    assert_eq!((retry.status, retry.replayed), (201, false));
 
     let body = r#"{"user_id": 424242, "items": [{"sku": "A", "quantity": 1, "unit_price": 1}]}"#;
     assert_problem(
@@ -131,7 +135,12 @@ async fn a_failed_request_stores_nothing_so_a_retry_executes(app: TestApp) {
         "unknown user",
     )
     .await;
-    assert_eq!(app.db_pool.count("idempotency_keys").await, 0);
+    assert_eq!(app.db_pool.count("idempotency_keys").await, 1);
+    app.db_pool
+        .execute("INSERT INTO users (id, email, name) VALUES (424242, 'late@example.com', 'Late')")
+        .await;
+    let retry = Answer::of(app.post_with_key(ORDERS, "key-2", body).await).await;
+    assert_eq!((retry.status, retry.replayed), (201, false));
 }
 
 crate::on_both_backends!(

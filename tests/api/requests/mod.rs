@@ -1,4 +1,5 @@
-//! Hostile and malformed requests, channel by channel.
+//! Hostile, malformed and slow requests, channel by channel.
 
 mod bodies;
+mod slow;
 mod targets;

@@ -42,7 +42,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow(app: TestApp) {
     assert_problem(on_collection, 405, "DELETE on the collection").await;
 }
 
-async fn nul_and_other_control_bytes_in_paths_and_queries_are_400(app: TestApp) {
+async fn nul_control_and_non_utf8_bytes_in_paths_and_queries_are_400(app: TestApp) {
     let user_id = app.a_user().await;
     for target in [
         "/api/v1/users/%00".to_owned(),
@@ -55,6 +55,9 @@ async fn nul_and_other_control_bytes_in_paths_and_queries_are_400(app: TestApp) 
         "/api/v1/orders?user_id=%00".to_owned(),
         "/api/v1/orders?status=paid%00".to_owned(),
         format!("/api/v1/users/{user_id}/orders?status=%00"),
+        // A lone surrogate, and a byte that starts no UTF-8 character.
+        "/api/v1/users?email=%ED%A0%80@example.com".to_owned(),
+        "/api/v1/users?email=%FF@example.com".to_owned(),
     ] {
         assert_problem(app.get(&target).await, 400, &target).await;
     }
@@ -64,5 +67,5 @@ async fn nul_and_other_control_bytes_in_paths_and_queries_are_400(app: TestApp) 
 crate::on_both_backends!(
     malformed_path_ids_are_400,
     unknown_routes_are_404_and_wrong_methods_405_with_allow,
-    nul_and_other_control_bytes_in_paths_and_queries_are_400,
+    nul_control_and_non_utf8_bytes_in_paths_and_queries_are_400,
 );
