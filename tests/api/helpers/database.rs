@@ -21,8 +21,14 @@ pub enum Backend {
 }
 
 pub enum TestDatabase {
-    Postgres { schema: String },
-    Sqlite { dir: tempfile::TempDir },
+    /// `claimed`: the transaction that claimed a recycled schema, if so.
+    Postgres {
+        schema: String,
+        claimed: Option<i64>,
+    },
+    Sqlite {
+        dir: tempfile::TempDir,
+    },
 }
 
 /// The test's own connection pool on the app's database, for plain SQL.
@@ -44,9 +50,10 @@ impl TestDatabase {
     /// already migrated: a recycled schema).
     pub async fn create(backend: Backend) -> Self {
         match backend {
-            Backend::Postgres => Self::Postgres {
-                schema: pg_schemas::claim().await.0,
-            },
+            Backend::Postgres => {
+                let (schema, claimed) = pg_schemas::claim().await;
+                Self::Postgres { schema, claimed }
+            }
             Backend::Sqlite => Self::empty_sqlite(),
         }
     }
@@ -56,6 +63,7 @@ impl TestDatabase {
         match backend {
             Backend::Postgres => Self::Postgres {
                 schema: pg_schemas::claim_empty().await,
+                claimed: None,
             },
             Backend::Sqlite => Self::empty_sqlite(),
         }
@@ -70,7 +78,7 @@ impl TestDatabase {
     /// The `DATABASE_URL` of this database.
     pub fn url(&self) -> String {
         match self {
-            Self::Postgres { schema } => pg_schemas::url(Some(schema)),
+            Self::Postgres { schema, .. } => pg_schemas::url(Some(schema)),
             Self::Sqlite { dir } => format!("sqlite://{}", dir.path().join("orderly.db").display()),
         }
     }
@@ -100,16 +108,16 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Self::Postgres { schema } = self {
+        if let Self::Postgres { schema, claimed } = self {
             // Drop runs outside async code (and during panics), so the
             // clean-up gets a thread and a runtime of its own.
-            let schema = schema.clone();
+            let (schema, claimed) = (schema.clone(), *claimed);
             let cleanup = std::thread::spawn(move || {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .expect("a runtime")
-                    .block_on(pg_schemas::release(&schema));
+                    .block_on(pg_schemas::release(&schema, claimed));
             });
             let _ = cleanup.join();
         }
