@@ -76,19 +76,14 @@ impl Processing {
         &mut self.tx
     }
 
-    /// Rolls the work back, then clears the in-flight mark: a retry that
-    /// arrives the moment this request has answered finds the key free.
+    /// Rolls the work back now, then clears the in-flight mark: a retry
+    /// that arrives the moment this request has answered finds the key free.
+    /// A failed rollback is left to the transaction's `Drop`, which discards
+    /// the connection.
     pub async fn abandon(self) {
-        abandon(self.tx).await;
+        let _ = self.tx.rollback().await;
         drop(self._in_flight);
     }
-}
-
-/// Rolls back now, so the claim's hold on its key is gone when the request
-/// answers. A failed rollback is left to the transaction's `Drop`, which
-/// discards the connection.
-async fn abandon(tx: Tx) {
-    let _ = tx.rollback().await;
 }
 
 type KeyId = (&'static str, String);

@@ -1,8 +1,6 @@
 //! PostgreSQL errors as storage errors: a broken constraint by the name the
 //! migrations give it, a lost or refused connection as `Unavailable`.
 
-use tokio_postgres::error::SqlState;
-
 use crate::storage::{Constraint, StoreError};
 
 pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
@@ -21,9 +19,9 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
         }
         return StoreError::other("PostgreSQL query failed", e);
     }
-    let lost_connection = e.is_closed()
-        || *e.code().unwrap_or(&SqlState::SUCCESSFUL_COMPLETION) == SqlState::CONNECTION_FAILURE
-        || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    // Not from the server: the connection closed, or its socket failed.
+    let lost_connection =
+        e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if lost_connection {
         StoreError::Unavailable(e.to_string())
     } else {

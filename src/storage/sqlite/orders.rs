@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use super::errors::{db_error, is_foreign_key_failure};
+use super::users::user_exists;
 use super::{from_micros, micros, sqlite_tx, SqliteStore};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
 use crate::storage::{Constraint, OrderFilter, OrderStore, StoreError, StoreResult, Tx};
@@ -49,15 +50,6 @@ fn from_row(row: &SqliteRow) -> StoreResult<Order> {
     })
 }
 
-/// Whether user `id` exists, read inside the caller's transaction.
-async fn user_exists(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)
-}
-
 /// Writes the order and its items inside the caller's write transaction.
 async fn insert(conn: &mut SqliteConnection, new: &NewOrder) -> StoreResult<Order> {
     let now = micros(Utc::now());
@@ -77,7 +69,7 @@ async fn insert(conn: &mut SqliteConnection, new: &NewOrder) -> StoreResult<Orde
         // SQLite does not say which foreign key failed: a user missing in
         // this transaction says it was ours.
         Err(e) if is_foreign_key_failure(&e) => {
-            return Err(match user_exists(conn, new.user_id()).await? {
+            return Err(match user_exists(&mut *conn, new.user_id()).await? {
                 false => StoreError::Violates(Constraint::OrderUser),
                 true => db_error(e),
             });

@@ -36,6 +36,18 @@ async fn insert(conn: &mut SqliteConnection, new: &NewUser) -> StoreResult<User>
     Ok(from_row(&row))
 }
 
+/// Whether user `id` exists, on the reader pool or inside a transaction.
+pub(super) async fn user_exists<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    id: i64,
+) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")
+        .bind(id)
+        .fetch_one(executor)
+        .await
+        .map_err(db_error)
+}
+
 /// Whether any order refers to user `id`, read inside the caller's
 /// transaction.
 async fn has_orders(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
@@ -66,11 +78,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn exists(&self, id: i64) -> StoreResult<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")
-            .bind(id)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_error)
+        user_exists(&self.reader, id).await
     }
 
     async fn update(
