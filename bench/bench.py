@@ -137,8 +137,9 @@ def peak_rss_kib(pid: int) -> int:
 class HttpTarget:
     """A server answering HTTP on a loopback port, driven by wrk."""
 
-    def __init__(self, name: str, command: list[str], env: dict, cwd=None):
+    def __init__(self, name: str, command: list[str], env: dict, cwd=None, log_path=None):
         self.name, self.command, self.env, self.cwd = name, command, env, cwd
+        self.log_path = log_path  # where the server's log goes (None: discarded)
         self.port = free_port()
         self.proc = None
 
@@ -146,8 +147,8 @@ class HttpTarget:
         env = {**os.environ, **self.env}
         env["ORDERLY_BIND"] = f"127.0.0.1:{self.port}"
         command = [c.replace("{port}", str(self.port)) for c in self.command]
-        self.proc = subprocess.Popen(command, env=env, cwd=self.cwd,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(command, env=env, cwd=self.cwd, stdout=log, stderr=log)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -236,10 +237,12 @@ def build_targets(args, workdir: pathlib.Path) -> list:
         targets.append(PgbenchTarget(fresh_pg_database("orderly_bench_pgbench")))
     if "orderly-pg" in wanted:
         url = fresh_pg_database("orderly_bench_orderly")
-        targets.append(HttpTarget("orderly-pg", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": "warn"}))
+        targets.append(HttpTarget("orderly-pg", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
+                                  log_path=workdir / "orderly-pg.log"))
     if "orderly-sqlite" in wanted:
         url = fresh_sqlite_database(workdir / "orderly.db")
-        targets.append(HttpTarget("orderly-sqlite", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": "warn"}))
+        targets.append(HttpTarget("orderly-sqlite", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
+                                  log_path=workdir / "orderly-sqlite.log"))
     for workers in (1, 2):
         name = f"fastapi-{workers}w"
         if name in wanted:
@@ -262,6 +265,8 @@ def main():
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--curve", default="16,64,256", help="get_user connection counts ('' to skip)")
     parser.add_argument("--deep-rows", type=int, default=1_000_000, help="rows for the list-depth test (0 skips)")
+    parser.add_argument("--orderly-log", default="info",
+                        help="orderly's RUST_LOG; its log goes to a file, as in production (default info: a line per request)")
     parser.add_argument("--out", default=str(BENCH / "results" / "latest.json"))
     args = parser.parse_args()
 
@@ -269,7 +274,7 @@ def main():
     targets = build_targets(args, workdir)
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                "duration_s": args.duration, "connections": args.connections, "rounds": args.rounds,
-               "runs": {}, "curve": {}, "depth": {}, "peak_rss_mib": {}}
+               "orderly_log": args.orderly_log, "runs": {}, "curve": {}, "depth": {}, "peak_rss_mib": {}}
     try:
         for t in targets:
             log(f"starting {t.name}")
@@ -293,6 +298,9 @@ def main():
                     f"non-2xx {r['non_2xx']}")
         for t in targets:
             results["peak_rss_mib"][t.name] = t.peak_rss_mib()
+            if getattr(t, "log_path", None) and t.log_path.exists():
+                with open(t.log_path, "rb") as f:
+                    results.setdefault("log_lines", {})[t.name] = sum(1 for _ in f)
     except BaseException:
         drop_bench_databases()
         raise

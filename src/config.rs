@@ -70,6 +70,18 @@ pub struct Settings {
     )]
     pub pool_timeout_ms: u64,
 
+    /// PostgreSQL: how long one statement may run, in milliseconds. The
+    /// server cancels a statement past it (503); orderly waits one second
+    /// more, then drops a connection that does not answer at all (503).
+    #[arg(long, env = "ORDERLY_DB_QUERY_TIMEOUT_MS", default_value_t = 5_000, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_query_timeout_ms: u64,
+
+    /// PostgreSQL: how long opening a connection (TCP, start-up, authentication) may take, in milliseconds.
+    #[arg(long, env = "ORDERLY_DB_CONNECT_TIMEOUT_MS", default_value_t = 3_000, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_connect_timeout_ms: u64,
+
     /// How long one request may take before the service answers 503, in milliseconds.
     #[arg(
         long,
@@ -148,6 +160,14 @@ impl Settings {
 
     pub fn key_purge_interval(&self) -> Duration {
         Duration::from_millis(self.key_purge_interval_ms)
+    }
+
+    pub fn db_query_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_query_timeout_ms)
+    }
+
+    pub fn db_connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_connect_timeout_ms)
     }
 
     pub fn request_timeout(&self) -> Duration {

@@ -14,7 +14,8 @@ use orderly::startup::{migrate, shutdown_signal, Application};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    orderly::telemetry::init(cli.settings.log_format);
+    // Held to the end: dropping it flushes the queued log lines.
+    let _log_writer = orderly::telemetry::init(cli.settings.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.settings).await,
         Command::Migrate => migrate(&cli.settings).await,

@@ -25,6 +25,8 @@ impl Application {
     /// Opens the database, applies migrations and binds the listener (port 0
     /// picks a free port, as the tests do).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        // Installed before the first request, so that every one is counted.
+        crate::telemetry::metrics::handle();
         let app = Arc::new(App::new(storage::open(settings).await?));
         let router = router(app.clone(), settings.request_timeout());
         let listener = TcpListener::bind(settings.bind)

@@ -35,6 +35,7 @@ use super::error::OnConstraint;
 use super::{AppError, AppResult};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::{Claim, Constraint, IdempotencyStore, Tx};
+use crate::telemetry::metrics;
 
 /// How long a stored response is replayed.
 pub const TTL: TimeDelta = TimeDelta::hours(24);
@@ -132,6 +133,22 @@ impl Idempotency {
         let Some(key) = key else {
             return work(None).await.map(Created::New);
         };
+        let result = self.once_with_key(key, work).await;
+        metrics::record_idempotent(match &result {
+            Ok(Created::New(_)) => "executed",
+            Ok(Created::Replayed(_)) => "replayed",
+            Err(AppError::KeyInFlight) => "in_flight",
+            Err(AppError::KeyReused) => "key_reused",
+            Err(_) => "failed",
+        });
+        result
+    }
+
+    async fn once_with_key<T: Replayable>(
+        &self,
+        key: &IdempotencyKey,
+        work: impl AsyncFnOnce(Option<&mut Tx>) -> AppResult<T>,
+    ) -> AppResult<Created<T>> {
         let mut processing = match self.try_processing(key).await? {
             NextAction::StartProcessing(processing) => processing,
             NextAction::ReturnSavedResponse(saved) => return Ok(Created::Replayed(saved)),

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::storage::{Health, OrderStore, Stores, UserStore};
+use crate::storage::{ConnectionStats, Health, OrderStore, Stores, UserStore};
 
 pub mod error;
 pub mod idempotency;
@@ -39,6 +39,11 @@ impl App {
     /// Ready to serve: the database answers.
     pub async fn check_ready(&self) -> AppResult<()> {
         Ok(self.health.ping().await?)
+    }
+
+    /// How the database connections are used right now.
+    pub fn connections(&self) -> Vec<ConnectionStats> {
+        self.health.connections()
     }
 
     /// Deletes idempotency keys past their time to live; returns how many.

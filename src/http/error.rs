@@ -4,7 +4,8 @@
 //!
 //! Internal causes never reach the client: a 5xx carries a generic detail,
 //! and the cause rides in the response's extensions to the request logger,
-//! which logs it once.
+//! which logs it once. A 5xx names its request's id (`request_id`), which
+//! the log lines of that request carry too.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -13,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::request_tracking::current_request_id;
 use crate::app::AppError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -87,6 +89,9 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
+    /// On a 5xx: the request's id, which its log lines carry too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 fn problem_response(
@@ -101,6 +106,11 @@ fn problem_response(
         status: status.as_u16(),
         detail,
         errors,
+        request_id: status
+            .is_server_error()
+            .then(current_request_id)
+            .flatten()
+            .and_then(|id| id.to_str().ok().map(str::to_owned)),
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let mut response = (status, body).into_response();

@@ -16,7 +16,7 @@ pub mod extract;
 pub mod field_reader;
 pub mod ops;
 pub mod orders;
-mod request_log;
+pub mod request_tracking;
 pub mod responses;
 pub mod users;
 
@@ -45,6 +45,7 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .with_state(app)
         // Each layer wraps those above it: the timeout's own 503 must pass
@@ -54,5 +55,5 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(middleware::from_fn(error::problem_for_bare_errors))
-        .layer(middleware::from_fn(request_log::log_request))
+        .layer(middleware::from_fn(request_tracking::track_request))
 }

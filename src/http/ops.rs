@@ -1,11 +1,13 @@
-//! Operational routes, which need no API key: liveness, readiness, and the
-//! answer for routes that do not exist.
+//! Operational routes, which need no API key: liveness, readiness,
+//! metrics, and the answer for routes that do not exist.
 
 use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::responses::status_body;
 use super::{ApiError, AppState};
+use crate::telemetry;
 
 /// 200 while the process serves.
 pub async fn healthz() -> Response {
@@ -20,4 +22,18 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
 
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
+}
+
+/// Prometheus text: requests, latencies, database connections, idempotent
+/// replays, dropped log lines, build info.
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let text = telemetry::metrics::render(&app.connections());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

@@ -6,6 +6,7 @@
 //! nothing of HTTP or of the rules that span several calls: those live in
 //! the application layer (`crate::app`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -27,11 +28,46 @@ pub use orders::{OrderFilter, OrderStore};
 pub use transaction::Tx;
 pub use users::UserStore;
 
-/// Whether the database answers.
+/// Whether the database answers, and how its connections are used.
 #[async_trait]
 pub trait Health: Send + Sync {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// One entry per pool or set of shared connections, read now.
+    fn connections(&self) -> Vec<ConnectionStats>;
+}
+
+/// How one pool (or set of shared connections) is used at this moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// `pg_readers`, `pg_writers`, `pg_transactions`, `sqlite_readers`, `sqlite_writer`.
+    pub pool: &'static str,
+    /// Most connections it opens.
+    pub max: usize,
+    /// Open connections with work on them (a shared one: a statement in flight).
+    pub in_use: usize,
+    /// Open connections with nothing to do.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+/// Counts one thing in progress (a request waiting, a statement in flight)
+/// until dropped, cancelled requests included.
+pub(crate) struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    pub(crate) fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One backend, seen through each of its traits.

@@ -12,9 +12,11 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
                 return StoreError::Violates(constraint);
             }
         }
-        // Class 08: connection exceptions; 57P: the server is shutting down
-        // or restarting; 53: out of connections or memory.
-        if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+        // Class 08: connection exceptions; 57: operator intervention (a
+        // statement past `statement_timeout` or cancelled, a terminated
+        // backend, a server shutting down or restarting); 53: out of
+        // connections or memory.
+        if code.starts_with("08") || code.starts_with("57") || code.starts_with("53") {
             return StoreError::Unavailable(e.to_string());
         }
         return StoreError::other("PostgreSQL query failed", e);

@@ -4,10 +4,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 
 use super::errors::db_error;
-use super::{pg_tx, PgStore};
+use super::{not_answering, pg_tx, PgStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::idempotency_keys::{decode_headers, encode_headers};
 use crate::storage::transaction::Backend;
@@ -89,15 +90,22 @@ impl IdempotencyStore for PgStore {
         // On a pooled connection of its own, not a shared one: a batch that
         // waits on a row lock must not hold up the requests queued behind it.
         let conn = self.conn().await?;
-        let delete = conn
-            .prepare_cached(
-                "DELETE FROM idempotency_keys WHERE ctid IN (
-                     SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
-            )
-            .await
-            .map_err(db_error)?;
-        conn.execute(&delete, &[&cutoff, &i64::from(batch)])
-            .await
-            .map_err(db_error)
+        let delete = async {
+            let statement = conn
+                .prepare_cached(
+                    "DELETE FROM idempotency_keys WHERE ctid IN (
+                         SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+                )
+                .await?;
+            conn.execute(&statement, &[&cutoff, &i64::from(batch)])
+                .await
+        };
+        match tokio::time::timeout(self.limits.statement, delete).await {
+            Ok(deleted) => deleted.map_err(db_error),
+            Err(_) => {
+                drop(Object::take(conn));
+                Err(not_answering(self.limits.statement))
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 
 use super::migrations::Migration;
 use super::transaction::Backend;
-use super::{Health, StoreError, StoreResult, Tx};
+use super::{ConnectionStats, Health, StoreError, StoreResult, Tx};
 use crate::config::Settings;
 
 mod errors;
@@ -46,8 +46,42 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// Time limits on every connection to PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// For a new connection: TCP connect, start-up and authentication.
+    pub connect: Duration,
+    /// For one statement's answer, measured by orderly. A statement the
+    /// server is merely slow on is cancelled by the server first (its
+    /// `statement_timeout` is one `GRACE` shorter), which keeps the
+    /// connection; past this limit, the connection is presumed lost.
+    pub statement: Duration,
+}
+
+/// How much longer orderly waits than the server's own statement timeout.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// How long the readiness probe waits for `SELECT 1`.
+const READY_PROBE_LIMIT: Duration = Duration::from_secs(2);
+
+/// TCP keepalives and the kernel's limit on unacknowledged data: a peer
+/// that vanished without a reset is noticed within about 30 seconds even
+/// on an idle connection, and a connection orderly gave up on is freed.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The error for a statement past its limit.
+fn not_answering(limit: Duration) -> StoreError {
+    StoreError::Unavailable(format!(
+        "PostgreSQL did not answer within {limit:?}; connection dropped"
+    ))
+}
+
 pub struct PgStore {
     pool: Pool,
+    limits: Limits,
     /// Shared connections for reads: few, since reads gain most from
     /// pipelining many queries on one backend.
     readers: pipelined::Pipelined,
@@ -61,17 +95,23 @@ impl PgStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        config.application_name("orderly");
-        config.connect_timeout(settings.pool_timeout());
+        let query_timeout = settings.db_query_timeout();
+        let limits = Limits {
+            connect: settings.db_connect_timeout(),
+            statement: query_timeout + GRACE,
+        };
+        configure(&mut config, &limits, query_timeout);
         let readers = pipelined::Pipelined::new(
+            "pg_readers",
             config.clone(),
             settings.pg_read_connections as usize,
-            settings.pool_timeout(),
+            limits,
         );
         let writers = pipelined::Pipelined::new(
+            "pg_writers",
             config.clone(),
             settings.pg_write_connections as usize,
-            settings.pool_timeout(),
+            limits,
         );
         let manager = Manager::from_config(
             config,
@@ -83,7 +123,7 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size as usize)
             .wait_timeout(Some(settings.pool_timeout()))
-            .create_timeout(Some(settings.pool_timeout()))
+            .create_timeout(Some(limits.connect))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
@@ -95,6 +135,7 @@ impl PgStore {
         migrate(&mut client, MIGRATIONS).await?;
         Ok(Self {
             pool,
+            limits,
             readers,
             writers,
         })
@@ -110,8 +151,37 @@ impl PgStore {
 
     /// A transaction on a pooled connection of its own.
     async fn begin(&self) -> StoreResult<PgTx> {
-        PgTx::begin(self.conn().await?).await
+        PgTx::begin(self.conn().await?, self.limits.statement).await
     }
+}
+
+/// Connection settings every orderly connection gets, over what the URL
+/// says: a name in `pg_stat_activity` (unless the URL gives one), time
+/// limits on the client side, and on the server side `statement_timeout`
+/// (a slow statement is cancelled, its connection kept) and
+/// `idle_in_transaction_session_timeout` (a transaction whose client
+/// vanished releases its locks).
+fn configure(config: &mut tokio_postgres::Config, limits: &Limits, query_timeout: Duration) {
+    if config.get_application_name().is_none() {
+        config.application_name("orderly");
+    }
+    config
+        .connect_timeout(limits.connect)
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES)
+        .tcp_user_timeout(TCP_USER_TIMEOUT);
+    let server_limits = format!(
+        "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+        query_timeout.as_millis(),
+        (limits.statement * 4).as_millis()
+    );
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} {server_limits}"),
+        _ => server_limits,
+    };
+    config.options(options);
 }
 
 /// This backend's side of a transaction the application layer holds.
@@ -173,6 +243,25 @@ pub async fn migrate(
 #[async_trait]
 impl Health for PgStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.readers.query("SELECT 1", &[]).await.map(drop)
+        tokio::time::timeout(READY_PROBE_LIMIT, self.readers.query("SELECT 1", &[]))
+            .await
+            .map_err(|_| not_answering(READY_PROBE_LIMIT))?
+            .map(drop)
+    }
+
+    fn connections(&self) -> Vec<ConnectionStats> {
+        let pool = self.pool.status();
+        let in_use = pool.size.saturating_sub(pool.available);
+        vec![
+            self.readers.stats(),
+            self.writers.stats(),
+            ConnectionStats {
+                pool: "pg_transactions",
+                max: pool.max_size,
+                in_use,
+                idle: pool.available,
+                waiting: pool.waiting,
+            },
+        ]
     }
 }

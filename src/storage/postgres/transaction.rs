@@ -5,8 +5,11 @@
 //! Every path ends the transaction before the connection goes back to the
 //! pool: `commit`, `rollback`, or, when the request was cancelled midway,
 //! `Drop`, which rolls back in the background and discards the connection
-//! if that fails.
+//! if that fails. Every statement is bounded in time; a connection that
+//! overstays it is discarded, never reused.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Object;
@@ -14,6 +17,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::errors::db_error;
+use super::not_answering;
 use crate::storage::StoreResult;
 
 /// How long a background rollback may take before its connection is
@@ -23,15 +27,42 @@ const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PgTx {
     /// `None` once the transaction has ended.
     conn: Option<Object>,
+    /// How long one statement may take.
+    limit: Duration,
+    /// A statement overstayed `limit`: the server is not answering on this
+    /// connection, so nothing more is sent on it and it leaves the pool.
+    broken: AtomicBool,
 }
 
 impl PgTx {
-    pub(super) async fn begin(conn: Object) -> StoreResult<Self> {
+    pub(super) async fn begin(conn: Object, limit: Duration) -> StoreResult<Self> {
         // Owned before BEGIN is sent: if this future is dropped after the
         // server has begun, `Drop` still rolls back.
-        let tx = Self { conn: Some(conn) };
-        tx.client().batch_execute("BEGIN").await.map_err(db_error)?;
+        let tx = Self {
+            conn: Some(conn),
+            limit,
+            broken: AtomicBool::new(false),
+        };
+        tx.bounded(tx.client().batch_execute("BEGIN")).await?;
         Ok(tx)
+    }
+
+    /// Runs `work` within the statement limit; past it, the connection is
+    /// marked broken.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        if self.broken.load(Ordering::Relaxed) {
+            return Err(not_answering(self.limit));
+        }
+        match tokio::time::timeout(self.limit, work).await {
+            Ok(result) => result.map_err(db_error),
+            Err(_) => {
+                self.broken.store(true, Ordering::Relaxed);
+                Err(not_answering(self.limit))
+            }
+        }
     }
 
     fn client(&self) -> &Object {
@@ -46,11 +77,11 @@ impl PgTx {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<Row> {
-        let statement = self.client().prepare_cached(sql).await.map_err(db_error)?;
-        self.client()
-            .query_one(&statement, params)
-            .await
-            .map_err(db_error)
+        self.bounded(async {
+            let statement = self.client().prepare_cached(sql).await?;
+            self.client().query_one(&statement, params).await
+        })
+        .await
     }
 
     /// Runs one statement that returns at most one row.
@@ -59,11 +90,11 @@ impl PgTx {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<Option<Row>> {
-        let statement = self.client().prepare_cached(sql).await.map_err(db_error)?;
-        self.client()
-            .query_opt(&statement, params)
-            .await
-            .map_err(db_error)
+        self.bounded(async {
+            let statement = self.client().prepare_cached(sql).await?;
+            self.client().query_opt(&statement, params).await
+        })
+        .await
     }
 
     /// Runs one statement and returns the number of rows it changed.
@@ -72,11 +103,11 @@ impl PgTx {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<u64> {
-        let statement = self.client().prepare_cached(sql).await.map_err(db_error)?;
-        self.client()
-            .execute(&statement, params)
-            .await
-            .map_err(db_error)
+        self.bounded(async {
+            let statement = self.client().prepare_cached(sql).await?;
+            self.client().execute(&statement, params).await
+        })
+        .await
     }
 
     pub async fn commit(self) -> StoreResult<()> {
@@ -90,7 +121,7 @@ impl PgTx {
     }
 
     async fn end(mut self, how: &str) -> StoreResult<()> {
-        self.client().batch_execute(how).await.map_err(db_error)?;
+        self.bounded(self.client().batch_execute(how)).await?;
         self.conn = None;
         Ok(())
     }
@@ -102,16 +133,23 @@ impl Drop for PgTx {
     /// other request runs inside this transaction; if that fails or hangs,
     /// the connection leaves the pool and closing it rolls back instead.
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            tokio::spawn(async move {
-                let rollback = conn.batch_execute("ROLLBACK");
-                if !matches!(
-                    tokio::time::timeout(ROLLBACK_TIMEOUT, rollback).await,
-                    Ok(Ok(()))
-                ) {
-                    drop(Object::take(conn));
-                }
-            });
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.broken.load(Ordering::Relaxed) {
+            // Closing it is the rollback; the server sees it when the
+            // network lets it.
+            drop(Object::take(conn));
+            return;
         }
+        tokio::spawn(async move {
+            let rollback = conn.batch_execute("ROLLBACK");
+            if !matches!(
+                tokio::time::timeout(ROLLBACK_TIMEOUT, rollback).await,
+                Ok(Ok(()))
+            ) {
+                drop(Object::take(conn));
+            }
+        });
     }
 }

@@ -82,7 +82,7 @@ impl IdempotencyStore for SqliteStore {
         )
         .bind(micros(cutoff))
         .bind(i64::from(batch))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(db_error)?;
         Ok(deleted.rows_affected())

@@ -8,19 +8,22 @@
 //! Timestamps are integer microseconds since the Unix epoch.
 //! Each resource's trait is implemented in its own file.
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::SqliteConnection;
+use sqlx::{Sqlite, SqliteConnection};
 
 use super::migrations::Migration;
 use super::transaction::Backend;
-use super::{Health, StoreResult, Tx};
+use super::{ConnectionStats, Counted, Health, StoreResult, Tx};
 use crate::config::Settings;
 
 mod errors;
@@ -60,8 +63,44 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub type SqliteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 pub struct SqliteStore {
-    reader: SqlitePool,
-    writer: SqlitePool,
+    reader: Pool,
+    writer: Pool,
+}
+
+/// A pool that also counts the requests waiting for its connections,
+/// which sqlx does not tell.
+struct Pool {
+    name: &'static str,
+    pool: SqlitePool,
+    waiting: AtomicUsize,
+}
+
+impl Pool {
+    fn new(name: &'static str, pool: SqlitePool) -> Self {
+        Self {
+            name,
+            pool,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// A connection of this pool, waiting at most the pool timeout.
+    async fn acquire(&self) -> StoreResult<PoolConnection<Sqlite>> {
+        let _waiting = Counted::enter(&self.waiting);
+        self.pool.acquire().await.map_err(db_error)
+    }
+
+    fn stats(&self) -> ConnectionStats {
+        let open = self.pool.size() as usize;
+        let idle = self.pool.num_idle().min(open);
+        ConnectionStats {
+            pool: self.name,
+            max: self.pool.options().get_max_connections() as usize,
+            in_use: open - idle,
+            idle,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Connection options every orderly connection to `path` uses; the tests'
@@ -99,13 +138,19 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .with_context(cannot_open)?;
-        Ok(Self { reader, writer })
+        Ok(Self {
+            reader: Pool::new("sqlite_readers", reader),
+            writer: Pool::new("sqlite_writer", writer),
+        })
     }
 
     /// A write transaction that takes the write lock up front, so it never
     /// has to upgrade (and fail) halfway.
     async fn begin_write(&self) -> StoreResult<SqliteTx> {
+        // Waiting for the writer connection and for the write lock alike.
+        let _waiting = Counted::enter(&self.writer.waiting);
         self.writer
+            .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_error)
@@ -231,9 +276,13 @@ fn from_micros(us: i64) -> DateTime<Utc> {
 impl Health for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.reader)
+            .execute(&mut *self.reader.acquire().await?)
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    fn connections(&self) -> Vec<ConnectionStats> {
+        vec![self.reader.stats(), self.writer.stats()]
     }
 }

@@ -113,7 +113,7 @@ impl OrderStore for SqliteStore {
     async fn get(&self, id: i64) -> StoreResult<Option<Order>> {
         let row = sqlx::query(select_orders!("WHERE o.id = ?"))
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.reader.acquire().await?)
             .await
             .map_err(db_error)?;
         row.as_ref().map(from_row).transpose()
@@ -133,7 +133,7 @@ impl OrderStore for SqliteStore {
         .bind(seen.0)
         .bind(to.as_str())
         .bind(micros(Utc::now()))
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(db_error)?
         .rows_affected();
@@ -152,7 +152,7 @@ impl OrderStore for SqliteStore {
         .bind(page.fetch_len())
         .bind(filter.user_id)
         .bind(filter.status.map(OrderStatus::as_str))
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.acquire().await?)
         .await
         .map_err(db_error)?;
         rows.iter().map(from_row).collect()

@@ -62,7 +62,7 @@ async fn has_orders(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
 impl UserStore for SqliteStore {
     async fn create(&self, tx: Option<&mut Tx>, new: &NewUser) -> StoreResult<User> {
         match tx {
-            None => insert(&mut *self.writer.acquire().await.map_err(db_error)?, new).await,
+            None => insert(&mut *self.writer.acquire().await?, new).await,
             Some(tx) => insert(sqlite_tx(tx), new).await,
         }
     }
@@ -71,14 +71,14 @@ impl UserStore for SqliteStore {
         let row =
             sqlx::query("SELECT id, email, name, created_at, updated_at FROM users WHERE id = ?")
                 .bind(id)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *self.reader.acquire().await?)
                 .await
                 .map_err(db_error)?;
         Ok(row.as_ref().map(from_row))
     }
 
     async fn exists(&self, id: i64) -> StoreResult<bool> {
-        user_exists(&self.reader, id).await
+        user_exists(&mut *self.reader.acquire().await?, id).await
     }
 
     async fn update(
@@ -105,7 +105,7 @@ impl UserStore for SqliteStore {
         .bind(patch.name.as_ref().map(|n| n.as_str()))
         .bind(micros(Utc::now()))
         .bind(versions)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(db_error)?;
         Ok(row.as_ref().map(from_row))
@@ -142,7 +142,7 @@ impl UserStore for SqliteStore {
         .bind(page.after_id())
         .bind(page.fetch_len())
         .bind(email)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.acquire().await?)
         .await
         .map_err(db_error)?;
         Ok(rows.iter().map(from_row).collect())

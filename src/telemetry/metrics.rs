@@ -1,0 +1,90 @@
+//! Prometheus metrics, through the `metrics` facade and its Prometheus
+//! exporter. Names, labels and meanings are listed in the README.
+//!
+//! The recorder is global to the process and installed once, on first use:
+//! the tests build many apps in one process, and all of them record into
+//! the same recorder.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::storage::ConnectionStats;
+
+pub const HTTP_REQUESTS: &str = "orderly_http_requests_total";
+pub const HTTP_DURATION: &str = "orderly_http_request_duration_seconds";
+pub const IDEMPOTENT_REQUESTS: &str = "orderly_idempotent_requests_total";
+pub const DB_CONNECTIONS: &str = "orderly_db_connections";
+pub const DB_CONNECTIONS_MAX: &str = "orderly_db_connections_max";
+pub const DB_WAITING: &str = "orderly_db_waiting";
+pub const LOG_LINES_DROPPED: &str = "orderly_log_lines_dropped_total";
+pub const BUILD_INFO: &str = "orderly_build_info";
+
+/// Latency buckets, in seconds: from a cached read (under a millisecond)
+/// to the default request timeout.
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How often histogram samples are folded in when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The process's recorder, installed on first call.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), DURATION_BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            // An embedding program installed its own recorder first: ours
+            // then renders nothing but what is set at scrape time.
+            tracing::warn!("a metrics recorder was already installed; /metrics shows less");
+        }
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("orderly-metrics".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            })
+            .expect("a thread for metrics upkeep");
+        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+/// The exposition text: what was recorded, plus the gauges read now.
+pub fn render(connections: &[ConnectionStats]) -> String {
+    let handle = handle();
+    for pool in connections {
+        let name = pool.pool;
+        metrics::gauge!(DB_CONNECTIONS_MAX, "pool" => name).set(pool.max as f64);
+        metrics::gauge!(DB_CONNECTIONS, "pool" => name, "state" => "in_use")
+            .set(pool.in_use as f64);
+        metrics::gauge!(DB_CONNECTIONS, "pool" => name, "state" => "idle").set(pool.idle as f64);
+        metrics::gauge!(DB_WAITING, "pool" => name).set(pool.waiting as f64);
+    }
+    metrics::counter!(LOG_LINES_DROPPED).absolute(super::logging::dropped_log_lines());
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// Counts one answered request and its latency.
+pub fn record_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("method", metrics::SharedString::const_str(method)),
+        ("route", route.to_owned().into()),
+        ("status", status.to_string().into()),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+}
+
+/// Counts one request that carried an `Idempotency-Key`, by how it ended.
+pub fn record_idempotent(outcome: &'static str) {
+    metrics::counter!(IDEMPOTENT_REQUESTS, "outcome" => outcome).increment(1);
+}
