@@ -91,6 +91,15 @@ pub struct Settings {
     )]
     pub request_timeout_ms: u64,
 
+    /// After SIGTERM or Ctrl-C: how long requests already accepted may take to finish before the process exits anyway, in milliseconds.
+    #[arg(
+        long,
+        env = "ORDERLY_SHUTDOWN_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub shutdown_timeout_ms: u64,
+
     /// How often stored idempotent responses older than 24 hours are purged, in milliseconds.
     #[arg(long, env = "ORDERLY_KEY_PURGE_INTERVAL_MS", default_value_t = 600_000, global = true,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -168,6 +177,10 @@ impl Settings {
 
     pub fn db_connect_timeout(&self) -> Duration {
         Duration::from_millis(self.db_connect_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 
     pub fn request_timeout(&self) -> Duration {

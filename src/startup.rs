@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::IntoFuture;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 
@@ -19,6 +21,7 @@ pub struct Application {
     router: axum::Router,
     app: Arc<App>,
     key_purge_interval: Duration,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -37,6 +40,7 @@ impl Application {
             router,
             app,
             key_purge_interval: settings.key_purge_interval(),
+            shutdown_timeout: settings.shutdown_timeout(),
         })
     }
 
@@ -46,16 +50,35 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves; then stops accepting connections,
+    /// lets the requests already accepted finish (their bodies still
+    /// arriving included), closes idle connections, and returns. Requests
+    /// still running after the shutdown timeout are dropped.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving");
         let purger = tokio::spawn(purge_expired_keys(self.app, self.key_purge_interval));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (draining, drain_started) = tokio::sync::oneshot::channel();
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = draining.send(());
+        });
+        let drain_limit = async {
+            if drain_started.await.is_ok() {
+                tokio::time::sleep(self.shutdown_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let served = tokio::select! {
+            served = serve.into_future() => served,
+            () = drain_limit => {
+                tracing::warn!(timeout = ?self.shutdown_timeout, "requests still running at the shutdown timeout were dropped");
+                Ok(())
+            }
+        };
         // Wait for the purge to stop too, so the stores (and their
         // connections) are gone when this returns.
         purger.abort();

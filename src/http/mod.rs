@@ -5,15 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{middleware, Router};
+use axum::{middleware, Extension, Router};
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
 
 pub mod error;
 pub mod extract;
 pub mod field_reader;
+pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod request_tracking;
@@ -26,30 +28,32 @@ pub use error::ApiError;
 pub type AppState = Arc<App>;
 
 /// The whole application: every route and layer, as served by `main` and
-/// by the tests.
+/// by the tests. Each route is registered through its handler's OpenAPI
+/// description (`routes!`), so the document lists exactly what is served.
 pub fn router(app: AppState, request_timeout: Duration) -> Router {
-    Router::new()
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route(
-            "/api/v1/users/{id}",
-            get(users::get)
-                .put(users::update)
-                .patch(users::update)
-                .delete(users::delete),
-        )
-        .route("/api/v1/users/{id}/orders", get(orders::list_for_user))
-        .route("/api/v1/orders", get(orders::list).post(orders::create))
-        .route(
-            "/api/v1/orders/{id}",
-            get(orders::get).put(orders::update).patch(orders::update),
-        )
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    let (routes, api) = OpenApiRouter::with_openapi(openapi::skeleton())
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(
+            users::get,
+            users::replace,
+            users::update,
+            users::delete
+        ))
+        .routes(routes!(orders::list_for_user))
+        .routes(routes!(orders::list, orders::create))
+        .routes(routes!(orders::get, orders::replace, orders::update))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(openapi::openapi))
+        .split_for_parts();
+    routes
+        .layer(Extension(openapi::Document::new(&api)))
+        .merge(openapi::docs_page())
         .fallback(ops::not_found)
         .with_state(app)
         // Each layer wraps those above it: the timeout's own 503 must pass
-        // through the problem+json rewrite, and the log sees every answer.
+        // through the problem+json rewrite, and the tracking sees every answer.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,

@@ -11,6 +11,11 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::field_reader::{integer, string, FieldReader};
+use super::openapi::params::{IdPath, IdempotencyKeyHeader, IfMatchHeader, PageQuery, StatusQuery};
+use super::openapi::schemas::{
+    NewOrderSchema, OrderChangeSchema, OrderPageSchema, OrderSchema, ProblemSchema,
+};
+use super::openapi::{BodyFailures, Failures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
 use crate::app::Replayable;
@@ -112,6 +117,21 @@ fn order_response(order: &Order) -> Response {
     with_etag(order.version(), OrderBody::from(order))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    tag = "orders",
+    operation_id = "create_order",
+    summary = "Create an order",
+    params(IdempotencyKeyHeader),
+    request_body = NewOrderSchema,
+    responses(
+        (status = 201, description = "Created, with its items, in one transaction (or, with `Idempotent-Replayed: true`, the first answer replayed)",
+         body = OrderSchema, headers(("Location" = String, description = "Where the new resource lives"), ("ETag" = String, description = "The version, for `If-Match`"), ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "A request with this `Idempotency-Key` is still running (with `Retry-After`)", body = ProblemSchema, content_type = "application/problem+json"),
+        BodyFailures, Failures,
+    )
+)]
 pub async fn create(
     State(app): State<AppState>,
     key: IdempotencyHeader,
@@ -123,11 +143,66 @@ pub async fn create(
     Ok(respond_created(app.create_order(new, key.as_ref()).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    operation_id = "get_order",
+    summary = "Get an order",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The order with its items", body = OrderSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 404, description = "No such order", body = ProblemSchema, content_type = "application/problem+json"),
+        Failures,
+    )
+)]
 pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
     Ok(order_response(&app.get_order(id).await?))
 }
 
-/// `PUT` and `PATCH` alike: `{status}` moves the order.
+/// `PUT`: `{status}` moves the order, as `PATCH`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    operation_id = "replace_order",
+    summary = "Move an order (PUT, as PATCH)",
+    params(IdPath, IfMatchHeader),
+    request_body = OrderChangeSchema,
+    responses(
+        (status = 200, description = "The moved order", body = OrderSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 404, description = "No such order", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The status machine does not allow this move", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
+        BodyFailures, Failures,
+    )
+)]
+pub async fn replace(
+    state: State<AppState>,
+    id: Id,
+    if_match: IfMatch,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    update(state, id, if_match, body).await
+}
+
+/// `PATCH`: `{status}` moves the order along its status machine.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orders/{id}",
+    tag = "orders",
+    operation_id = "update_order",
+    summary = "Move an order along its status machine",
+    params(IdPath, IfMatchHeader),
+    request_body = OrderChangeSchema,
+    responses(
+        (status = 200, description = "The moved order", body = OrderSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 404, description = "No such order", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The status machine does not allow this move", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
+        BodyFailures, Failures,
+    )
+)]
 pub async fn update(
     State(app): State<AppState>,
     Id(id): Id,
@@ -156,6 +231,21 @@ fn page_of(orders: &[Order], page: &PageRequest) -> Json<Page<OrderBody>> {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    tag = "orders",
+    operation_id = "list_orders",
+    summary = "List orders",
+    params(
+        ("user_id" = Option<i64>, Query, minimum = 1, nullable = false, description = "Only this user's orders (an unknown user: an empty page)"),
+        StatusQuery, PageQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of orders in id order", body = OrderPageSchema),
+        Failures,
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     query: QueryParams,
@@ -170,6 +260,19 @@ pub async fn list(
 }
 
 /// A user's orders; 404 when the user does not exist.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/orders",
+    tag = "orders",
+    operation_id = "list_user_orders",
+    summary = "List a user's orders",
+    params(IdPath, StatusQuery, PageQuery),
+    responses(
+        (status = 200, description = "A page of the user's orders in id order", body = OrderPageSchema),
+        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
+        Failures,
+    )
+)]
 pub async fn list_for_user(
     State(app): State<AppState>,
     Id(user_id): Id,

@@ -10,6 +10,11 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::field_reader::{string, FieldReader};
+use super::openapi::params::{IdPath, IdempotencyKeyHeader, IfMatchHeader, PageQuery};
+use super::openapi::schemas::{
+    NewUserSchema, ProblemSchema, UserChangeSchema, UserPageSchema, UserSchema,
+};
+use super::openapi::{BodyFailures, Failures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
 use crate::app::Replayable;
@@ -74,6 +79,22 @@ fn user_response(user: &User) -> Response {
     with_etag(user.version(), UserBody::from(user))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "create_user",
+    summary = "Create a user",
+    params(IdempotencyKeyHeader),
+    request_body = NewUserSchema,
+    responses(
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first answer replayed)",
+         body = UserSchema, headers(("Location" = String, description = "Where the new resource lives"), ("ETag" = String, description = "The version, for `If-Match`"), ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+        (status = 409, description = "The e-mail address is taken, or a request with this `Idempotency-Key` is still running (with `Retry-After`)",
+         body = ProblemSchema, content_type = "application/problem+json"),
+        BodyFailures, Failures,
+    )
+)]
 pub async fn create(
     State(app): State<AppState>,
     key: IdempotencyHeader,
@@ -85,11 +106,66 @@ pub async fn create(
     Ok(respond_created(app.create_user(new, key.as_ref()).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    summary = "Get a user",
+    params(IdPath),
+    responses(
+        (status = 200, description = "The user", body = UserSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
+        Failures,
+    )
+)]
 pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
     Ok(user_response(&app.get_user(id).await?))
 }
 
-/// `PUT` and `PATCH` alike: a partial update.
+/// `PUT`: a partial update, as `PATCH`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "replace_user",
+    summary = "Update a user (PUT, as PATCH)",
+    params(IdPath, IfMatchHeader),
+    request_body = UserChangeSchema,
+    responses(
+        (status = 200, description = "The updated user", body = UserSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail address is taken", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
+        BodyFailures, Failures,
+    )
+)]
+pub async fn replace(
+    state: State<AppState>,
+    id: Id,
+    if_match: IfMatch,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    update(state, id, if_match, body).await
+}
+
+/// `PATCH`: a partial update; at least one field.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "update_user",
+    summary = "Update a user",
+    params(IdPath, IfMatchHeader),
+    request_body = UserChangeSchema,
+    responses(
+        (status = 200, description = "The updated user", body = UserSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail address is taken", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
+        BodyFailures, Failures,
+    )
+)]
 pub async fn update(
     State(app): State<AppState>,
     Id(id): Id,
@@ -102,6 +178,20 @@ pub async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "delete_user",
+    summary = "Delete a user",
+    params(IdPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The user has orders", body = ProblemSchema, content_type = "application/problem+json"),
+        Failures,
+    )
+)]
 pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
     app.delete_user(id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -109,6 +199,21 @@ pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCod
 
 /// `email` filters by address, case-insensitively: an address nobody has
 /// (one longer than any address can be, say) is an empty page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "list_users",
+    summary = "List users",
+    params(
+        PageQuery,
+        ("email" = Option<String>, Query, min_length = 1, description = "Only the user with this address, compared case-insensitively"),
+    ),
+    responses(
+        (status = 200, description = "A page of users in id order", body = UserPageSchema),
+        Failures,
+    )
+)]
 pub async fn list(State(app): State<AppState>, query: QueryParams) -> Result<Response, ApiError> {
     let query = query.only(&["limit", "after", "email"])?;
     let page = query.page()?;

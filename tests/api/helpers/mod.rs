@@ -9,6 +9,7 @@ use serde_json::Value;
 
 pub mod database;
 pub mod pg_schemas;
+pub mod process;
 pub mod proxy;
 
 use database::TestDatabase;

@@ -1,0 +1,104 @@
+//! The OpenAPI 3.1 document, generated from the code: every route is
+//! registered through its handler's `#[utoipa::path]` (see `super::router`),
+//! so a route cannot exist without its description. Served at
+//! `/openapi.json`, and rendered for people at `/docs` by Swagger UI, whose
+//! files orderly serves itself (vendored from crates.io, no CDN, no outside
+//! validator).
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use bytes::Bytes;
+use utoipa::{IntoResponses, OpenApi};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+pub mod params;
+pub mod schemas;
+
+use schemas::ProblemSchema;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orderly",
+        description = "Users and their orders, over HTTP and JSON. Errors are \
+            `application/problem+json` (RFC 9457). Every answer carries an \
+            `x-request-id` header: the client's own when it sends a sane one \
+            (1 to 128 of `A-Z a-z 0-9 - _ . :`), else a new UUID. The \
+            reference page is at `/docs`."
+    ),
+    tags(
+        (name = "users", description = "Create, read, update, delete and list users."),
+        (name = "orders", description = "Create orders, move them along their status machine, list them."),
+        (name = "operations", description = "Liveness, readiness, metrics and this document."),
+    )
+)]
+struct ApiDoc;
+
+/// The document's skeleton (info, tags), which the router fills with paths.
+pub fn skeleton() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The finished document, serialised once.
+#[derive(Clone)]
+pub struct Document(Bytes);
+
+impl Document {
+    pub fn new(api: &utoipa::openapi::OpenApi) -> Self {
+        Self(Bytes::from(
+            api.to_json().expect("the OpenAPI document serialises"),
+        ))
+    }
+}
+
+/// The reference page at `/docs`, reading `/openapi.json`.
+pub fn docs_page() -> SwaggerUi {
+    SwaggerUi::new("/docs").config(Config::new(["/openapi.json"]).validator_url("none"))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    operation_id = "openapi",
+    summary = "This OpenAPI document",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi(Extension(document): Extension<Document>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document.0).into_response()
+}
+
+/// Failures any `/api/v1` request can meet.
+#[derive(IntoResponses)]
+pub enum Failures {
+    /// A path or query parameter is malformed (`/users/abc`, `limit=0`), or the body is not JSON.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(ProblemSchema),
+    /// An internal error; the body names the request id its log lines carry.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(ProblemSchema),
+    /// The database cannot be reached, has no free connection in time, or
+    /// did not answer within the time limit. Retry after the given seconds.
+    #[response(
+        status = 503,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    Unavailable(ProblemSchema),
+}
+
+/// Failures of a request body.
+#[derive(IntoResponses)]
+pub enum BodyFailures {
+    /// The body is over 65,536 bytes.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(ProblemSchema),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    NotJson(ProblemSchema),
+    /// Well-formed JSON that breaks a rule; `errors` names each field.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(ProblemSchema),
+}

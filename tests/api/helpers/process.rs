@@ -1,0 +1,107 @@
+//! A real `orderly` process, for what only a process shows: its exit
+//! code, its signals, its log lines.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::database::TestDatabase;
+use super::{Backend, DbPool};
+
+pub struct OrderlyProcess {
+    pub address: String,
+    pub db_pool: DbPool,
+    child: Child,
+    /// Every line the process wrote to stderr (its log), so far.
+    log: Arc<Mutex<Vec<String>>>,
+    _database: TestDatabase,
+}
+
+impl OrderlyProcess {
+    /// Starts `orderly` on a fresh database of `backend`, on a free
+    /// loopback port, logging JSON, with `env` on top; returns once it
+    /// serves.
+    pub async fn start(backend: Backend, env: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let db_pool = database.pool().await;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orderly"))
+            .env("DATABASE_URL", database.url())
+            .env("ORDERLY_BIND", "127.0.0.1:0")
+            .env("ORDERLY_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the orderly binary starts");
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (serving, address) = tokio::sync::oneshot::channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let written = log.clone();
+        tokio::spawn(async move {
+            let mut serving = Some(serving);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if event["message"] == "serving" {
+                        if let Some(serving) = serving.take() {
+                            let _ = serving.send(event["address"].as_str().unwrap().to_owned());
+                        }
+                    }
+                }
+                written.lock().unwrap().push(line);
+            }
+        });
+        let address = tokio::time::timeout(Duration::from_secs(20), address)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "orderly did not serve within 20 s: {:?}",
+                    log.lock().unwrap()
+                )
+            })
+            .unwrap_or_else(|_| panic!("orderly exited before serving: {:?}", log.lock().unwrap()));
+        Self {
+            address: format!("http://{address}"),
+            db_pool,
+            child,
+            log,
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// The `host:port` it listens on.
+    pub fn socket_address(&self) -> &str {
+        self.address.trim_start_matches("http://")
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
+    /// Waits for the process to exit, up to `within`; its exit code.
+    pub async fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.expect("a wait status").code(),
+            Err(_) => panic!("orderly still runs after {within:?}"),
+        }
+    }
+
+    /// The log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
