@@ -18,6 +18,11 @@ use crate::config::LogFormat;
 /// line, a few MiB at most, and seconds of headroom at full load.
 const QUEUE_LINES: usize = 16_384;
 
+/// The writer thread collects the lines waiting in the queue into one
+/// write of up to this many bytes, flushed whenever the queue runs empty:
+/// under load, one system call carries hundreds of lines instead of one.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
 /// The writer's count of dropped lines, once logging is set up.
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
@@ -37,7 +42,10 @@ pub fn init(format: LogFormat) -> Option<WorkerGuard> {
         .buffered_lines_limit(QUEUE_LINES)
         .lossy(true)
         .thread_name("orderly-log")
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            WRITE_BUFFER_BYTES,
+            std::io::stderr(),
+        ));
     let dropped = writer.error_counter();
     // Colour codes only for a person at a terminal, never in a file or pipe.
     let builder = tracing_subscriber::fmt()

@@ -161,7 +161,13 @@ async fn idempotent_replays_are_counted(app: TestApp) {
 }
 
 async fn build_info_and_dropped_log_lines_are_reported(app: TestApp) {
+    // A second app in the same process shares the one recorder, and both
+    // keep answering /metrics.
+    let other = app.another_instance().await;
+    let other_scrape = app.client.get(other.url("/metrics")).send().await.unwrap();
+    assert_eq!(other_scrape.status(), 200);
     let text = scrape(&app).await;
+    assert!(text.contains("route=\"/metrics\",status=\"200\""), "{text}");
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(
         sample(
