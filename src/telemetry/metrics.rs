@@ -27,8 +27,10 @@ const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// How often histogram samples are folded in when nobody scrapes.
-const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often histogram samples are folded into their buckets. Until then
+/// each sample waits in memory (8 bytes; 45,000 requests a second keep
+/// 360 KB waiting per second), so this stays short.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// The process's recorder, installed on first call.
 pub fn handle() -> &'static PrometheusHandle {
