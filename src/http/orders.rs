@@ -127,7 +127,12 @@ fn order_response(order: &Order) -> Response {
     request_body = NewOrderSchema,
     responses(
         (status = 201, description = "Created, with its items, in one transaction (or, with `Idempotent-Replayed: true`, the first answer replayed)",
-         body = OrderSchema, headers(("Location" = String, description = "Where the new resource lives"), ("ETag" = String, description = "The version, for `If-Match`"), ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+         body = OrderSchema, headers(("Location" = String, description = "Where the new resource lives"), ("ETag" = String, description = "The version, for `If-Match`"), ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`")),
+         links(
+            ("GetOrder" = (operation_id = "get_order", parameters(("id" = "$response.body#/id")), description = "The created order")),
+            ("UpdateOrder" = (operation_id = "update_order", parameters(("id" = "$response.body#/id")), description = "Move the created order")),
+            ("ReplaceOrder" = (operation_id = "replace_order", parameters(("id" = "$response.body#/id")), description = "Move the created order (PUT)"))
+         )),
         (status = 409, description = "A request with this `Idempotency-Key` is still running (with `Retry-After`)", body = ProblemSchema, content_type = "application/problem+json"),
         BodyFailures, Failures,
     )

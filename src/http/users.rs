@@ -89,7 +89,14 @@ fn user_response(user: &User) -> Response {
     request_body = NewUserSchema,
     responses(
         (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the first answer replayed)",
-         body = UserSchema, headers(("Location" = String, description = "Where the new resource lives"), ("ETag" = String, description = "The version, for `If-Match`"), ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))),
+         body = UserSchema, headers(("Location" = String, description = "Where the new resource lives"), ("ETag" = String, description = "The version, for `If-Match`"), ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`")),
+         links(
+            ("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/id")), description = "The created user")),
+            ("UpdateUser" = (operation_id = "update_user", parameters(("id" = "$response.body#/id")), description = "Update the created user")),
+            ("ReplaceUser" = (operation_id = "replace_user", parameters(("id" = "$response.body#/id")), description = "Update the created user (PUT)")),
+            ("DeleteUser" = (operation_id = "delete_user", parameters(("id" = "$response.body#/id")), description = "Delete the created user")),
+            ("ListUserOrders" = (operation_id = "list_user_orders", parameters(("id" = "$response.body#/id")), description = "The created user's orders"))
+         )),
         (status = 409, description = "The e-mail address is taken, or a request with this `Idempotency-Key` is still running (with `Retry-After`)",
          body = ProblemSchema, content_type = "application/problem+json"),
         BodyFailures, Failures,
