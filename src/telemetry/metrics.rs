@@ -84,8 +84,8 @@ pub fn record_request(method: &'static str, route: &str, status: u16, elapsed: D
 }
 
 /// The counter and histogram of one (method, route, status), made on first
-/// use and kept: looking them up by name and labels on every request cost
-/// about 5,000 instructions, a tenth of a whole read.
+/// use and kept: building their keys and looking them up on every request
+/// cost about 1,600 instructions of the 60,000 a read takes (callgrind).
 fn request_handles(
     method: &'static str,
     route: &str,
