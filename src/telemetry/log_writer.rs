@@ -50,9 +50,13 @@ pub fn spawn(sink: impl Write + Send + 'static) -> (LineBuffer, WriterGuard) {
         stop: AtomicBool::new(false),
     });
     let writer = shared.clone();
+    // Both buffers are allocated here, not in the writer thread: a first
+    // large allocation in a new thread made mimalloc commit several MiB
+    // for that thread alone.
+    let batch = Vec::with_capacity(BUFFER_BYTES);
     let thread = std::thread::Builder::new()
         .name("orderly-log".into())
-        .spawn(move || write_out(&writer, sink))
+        .spawn(move || write_out(&writer, batch, sink))
         .expect("a thread for the log writer");
     (
         LineBuffer(shared.clone()),
@@ -99,8 +103,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LineBuffer {
 
 /// The writer thread: every interval, takes what is waiting and writes it
 /// while the requests go on filling the other buffer.
-fn write_out(shared: &Shared, mut sink: impl Write) {
-    let mut batch = Vec::with_capacity(BUFFER_BYTES);
+fn write_out(shared: &Shared, mut batch: Vec<u8>, mut sink: impl Write) {
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
         if !stopping {
