@@ -15,11 +15,13 @@ use orderly::startup::{migrate, shutdown_signal, Application};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Held to the end: dropping it flushes the queued log lines.
-    let _log_writer = orderly::telemetry::init(cli.settings.log_format);
+    let log_writer = orderly::telemetry::init(cli.settings.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.settings).await,
         Command::Migrate => migrate(&cli.settings).await,
     };
+    // The log's last lines first, then the error that ends it.
+    drop(log_writer);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -30,7 +32,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: &orderly::config::Settings) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let app = Application::build(settings).await?;
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(stop).await?;
     Ok(())
 }

@@ -55,7 +55,7 @@ pub async fn not_found() -> ApiError {
     operation_id = "metrics",
     summary = "Prometheus metrics",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4",
-               body = String, content_type = "text/plain; version=0.0.4"))
+               body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let text = telemetry::metrics::render(&app.connections());

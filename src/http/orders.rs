@@ -133,7 +133,8 @@ fn order_response(order: &Order) -> Response {
             ("UpdateOrder" = (operation_id = "update_order", parameters(("id" = "$response.body#/id")), description = "Move the created order")),
             ("ReplaceOrder" = (operation_id = "replace_order", parameters(("id" = "$response.body#/id")), description = "Move the created order (PUT)"))
          )),
-        (status = 409, description = "A request with this `Idempotency-Key` is still running (with `Retry-After`)", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this `Idempotency-Key` is still running (with `Retry-After`)", body = ProblemSchema, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
         BodyFailures, Failures,
     )
 )]

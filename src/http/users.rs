@@ -97,8 +97,9 @@ fn user_response(user: &User) -> Response {
             ("DeleteUser" = (operation_id = "delete_user", parameters(("id" = "$response.body#/id")), description = "Delete the created user")),
             ("ListUserOrders" = (operation_id = "list_user_orders", parameters(("id" = "$response.body#/id")), description = "The created user's orders"))
          )),
-        (status = 409, description = "The e-mail address is taken, or a request with this `Idempotency-Key` is still running (with `Retry-After`)",
-         body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail address is taken, or a request with this `Idempotency-Key` is still running (then with `Retry-After`)",
+         body = ProblemSchema, content_type = "application/problem+json",
+         headers(("Retry-After" = u32, description = "Seconds to wait before retrying (a request with this key still running)"))),
         BodyFailures, Failures,
     )
 )]

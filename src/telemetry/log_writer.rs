@@ -124,11 +124,22 @@ fn write_out(shared: &Shared, mut batch: Vec<u8>, mut sink: impl Write) {
     }
 }
 
+/// How long exiting waits for the last lines to be written: a stuck stderr
+/// must not keep a stopping process alive.
+const FINAL_WRITE_LIMIT: Duration = Duration::from_secs(2);
+
 impl Drop for WriterGuard {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        thread.thread().unpark();
+        let deadline = std::time::Instant::now() + FINAL_WRITE_LIMIT;
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
             let _ = thread.join();
         }
     }
@@ -200,6 +211,8 @@ mod tests {
         );
         let waiting = buffer.0.waiting.lock().unwrap().len();
         assert_eq!(waiting % line.len(), 0, "a partial line is waiting");
-        std::mem::forget(guard); // Its thread stays stuck; do not join it.
+        let started = std::time::Instant::now();
+        drop(guard); // Gives up on the stuck thread after a while.
+        assert!(started.elapsed() < FINAL_WRITE_LIMIT + Duration::from_secs(1));
     }
 }

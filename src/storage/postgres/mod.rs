@@ -74,9 +74,7 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The error for a statement past its limit.
 fn not_answering(limit: Duration) -> StoreError {
-    StoreError::Unavailable(format!(
-        "PostgreSQL did not answer within {limit:?}; connection dropped"
-    ))
+    StoreError::Unavailable(format!("PostgreSQL did not answer within {limit:?}"))
 }
 
 pub struct PgStore {
@@ -204,6 +202,9 @@ pub async fn migrate(
         .transaction()
         .await
         .context("could not start the migration")?;
+    // No per-statement limit here: the lock waits for another instance's
+    // migrations, and a migration may rewrite a large table.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('orderly migrations ' || current_schema(), 0))",
         &[],
@@ -243,10 +244,7 @@ pub async fn migrate(
 #[async_trait]
 impl Health for PgStore {
     async fn ping(&self) -> StoreResult<()> {
-        tokio::time::timeout(READY_PROBE_LIMIT, self.readers.query("SELECT 1", &[]))
-            .await
-            .map_err(|_| not_answering(READY_PROBE_LIMIT))?
-            .map(drop)
+        self.readers.ping(READY_PROBE_LIMIT).await
     }
 
     fn connections(&self) -> Vec<ConnectionStats> {

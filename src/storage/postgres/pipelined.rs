@@ -10,15 +10,16 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::errors::db_error;
-use super::Limits;
+use super::{not_answering, Limits};
 use crate::storage::{ConnectionStats, Counted, StoreError, StoreResult};
 
 /// One shared connection and the statements prepared on it.
@@ -30,6 +31,8 @@ struct SharedConn {
     /// Set when abandoned: the driver stops at its next turn, but no new
     /// statement should be sent meanwhile.
     abandoned: AtomicBool,
+    /// When the server last answered a statement on it (`Pipelined::now`).
+    answered_at: AtomicU64,
 }
 
 impl SharedConn {
@@ -59,6 +62,8 @@ struct Slot {
     conn: RwLock<Option<Arc<SharedConn>>>,
     /// Serialises reconnecting, so a lost connection is replaced once.
     connecting: tokio::sync::Mutex<()>,
+    /// When the last attempt to connect failed (`Pipelined::now`; 0: never).
+    failed_at: AtomicU64,
     /// Statements sent on this slot's connection and not yet answered.
     in_flight: AtomicUsize,
 }
@@ -71,6 +76,9 @@ pub struct Pipelined {
     next: AtomicUsize,
     /// Requests waiting for a slot to (re)connect.
     waiting: AtomicUsize,
+    /// The zero of the millisecond clock that `answered_at` and
+    /// `failed_at` count on.
+    epoch: Instant,
 }
 
 impl Pipelined {
@@ -79,6 +87,7 @@ impl Pipelined {
             .map(|_| Slot {
                 conn: RwLock::new(None),
                 connecting: tokio::sync::Mutex::new(()),
+                failed_at: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
             })
             .collect();
@@ -89,7 +98,32 @@ impl Pipelined {
             slots,
             next: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Milliseconds since `epoch`, at least 1.
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Whether the database answers `SELECT 1` within `limit`. A
+    /// connection that answers nothing in that time is abandoned, as a
+    /// statement's would be: with traffic gone (a balancer took the
+    /// instance out on this very probe), the probe is what notices.
+    pub async fn ping(&self, limit: Duration) -> StoreResult<()> {
+        let probe = async {
+            let (slot, conn) = self.get().await?;
+            self.bounded_within(limit, slot, &conn, async {
+                let statement = conn.prepared("SELECT 1").await?;
+                conn.client.query(&statement, &[]).await
+            })
+            .await
+        };
+        tokio::time::timeout(limit, probe)
+            .await
+            .map_err(|_| not_answering(limit))?
+            .map(drop)
     }
 
     /// Runs one statement and returns its rows.
@@ -145,25 +179,41 @@ impl Pipelined {
         .await
     }
 
-    /// Runs `work` on `conn` within the statement time limit. Past it the
-    /// server is not answering (a statement it is merely slow on has been
-    /// cancelled by its own `statement_timeout` before this fires), so the
-    /// connection is abandoned.
+    /// Runs `work` on `conn` within the statement time limit.
     async fn bounded<T>(
         &self,
         slot: &Slot,
         conn: &SharedConn,
         work: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> StoreResult<T> {
+        self.bounded_within(self.limits.statement, slot, conn, work)
+            .await
+    }
+
+    /// Runs `work` on `conn` within `limit`. Past it, the request gets 503;
+    /// the connection is abandoned only if the server answered nothing at
+    /// all on it for that long. A statement can overstay while the server
+    /// is busy with the statements pipelined ahead of it (each within its
+    /// own `statement_timeout`); that connection still works.
+    async fn bounded_within<T>(
+        &self,
+        limit: Duration,
+        slot: &Slot,
+        conn: &SharedConn,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
         let _busy = Counted::enter(&slot.in_flight);
-        match tokio::time::timeout(self.limits.statement, work).await {
-            Ok(result) => result.map_err(db_error),
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => {
+                conn.answered_at.store(self.now(), Ordering::Relaxed);
+                result.map_err(db_error)
+            }
             Err(_) => {
-                conn.abandon();
-                Err(StoreError::Unavailable(format!(
-                    "PostgreSQL did not answer within {:?}; connection dropped",
-                    self.limits.statement
-                )))
+                let silent_for = self.now() - conn.answered_at.load(Ordering::Relaxed);
+                if silent_for >= limit.as_millis() as u64 {
+                    conn.abandon();
+                }
+                Err(not_answering(limit))
             }
         }
     }
@@ -174,18 +224,32 @@ impl Pipelined {
         if let Some(conn) = live(slot) {
             return Ok((slot, conn));
         }
+        let asked_at = self.now();
         let _waiting = Counted::enter(&self.waiting);
         let _connecting = slot.connecting.lock().await;
         if let Some(conn) = live(slot) {
             return Ok((slot, conn));
         }
+        // An attempt made while this request waited has just failed: fail
+        // too, rather than queue for another full connect timeout each.
+        if slot.failed_at.load(Ordering::Relaxed) >= asked_at {
+            return Err(StoreError::Unavailable(
+                "connecting to PostgreSQL failed just now".into(),
+            ));
+        }
         // The whole handshake is bounded, not only the TCP connect: a
         // server that accepts but never answers must not hold this slot.
-        let (client, connection) =
-            tokio::time::timeout(self.limits.connect, self.config.connect(NoTls))
-                .await
-                .map_err(|_| StoreError::Unavailable("connecting to PostgreSQL timed out".into()))?
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let connected =
+            match tokio::time::timeout(self.limits.connect, self.config.connect(NoTls)).await {
+                Ok(Ok(connected)) => Ok(connected),
+                Ok(Err(e)) => Err(StoreError::Unavailable(e.to_string())),
+                Err(_) => Err(StoreError::Unavailable(
+                    "connecting to PostgreSQL timed out".into(),
+                )),
+            };
+        let (client, connection) = connected.inspect_err(|_| {
+            slot.failed_at.store(self.now(), Ordering::Relaxed);
+        })?;
         let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "shared PostgreSQL connection closed");
@@ -196,6 +260,7 @@ impl Pipelined {
             statements: Mutex::new(HashMap::new()),
             driver: driver.abort_handle(),
             abandoned: AtomicBool::new(false),
+            answered_at: AtomicU64::new(self.now()),
         });
         *slot.conn.write().expect("not poisoned") = Some(conn.clone());
         Ok((slot, conn))

@@ -23,7 +23,7 @@ use sqlx::{Sqlite, SqliteConnection};
 
 use super::migrations::Migration;
 use super::transaction::Backend;
-use super::{ConnectionStats, Counted, Health, StoreResult, Tx};
+use super::{ConnectionStats, Counted, Health, StoreError, StoreResult, Tx};
 use crate::config::Settings;
 
 mod errors;
@@ -55,6 +55,9 @@ pub const MIGRATIONS: &[Migration] = &[
 /// readers keep every core busy, and each connection holds its own page
 /// cache (about 2 MiB): sixteen of them cost 20 MiB of memory for no speed.
 const MAX_READERS: u32 = 4;
+
+/// How long the readiness probe waits for a reader and `SELECT 1`.
+const READY_PROBE_LIMIT: Duration = Duration::from_secs(2);
 
 /// How long a writer waits for another process's write lock before 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -275,11 +278,16 @@ fn from_micros(us: i64) -> DateTime<Utc> {
 #[async_trait]
 impl Health for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.reader.acquire().await?)
+        let probe = async {
+            sqlx::query("SELECT 1")
+                .execute(&mut *self.reader.acquire().await?)
+                .await
+                .map_err(db_error)
+        };
+        tokio::time::timeout(READY_PROBE_LIMIT, probe)
             .await
-            .map_err(db_error)?;
-        Ok(())
+            .map_err(|_| StoreError::Unavailable("no reader connection in time".into()))?
+            .map(drop)
     }
 
     fn connections(&self) -> Vec<ConnectionStats> {

@@ -17,6 +17,8 @@ pub struct OrderlyProcess {
     child: Child,
     /// Every line the process wrote to stderr (its log), so far.
     log: Arc<Mutex<Vec<String>>>,
+    /// Reads the log until the process closes stderr.
+    reader: Option<tokio::task::JoinHandle<()>>,
     _database: TestDatabase,
 }
 
@@ -43,7 +45,7 @@ impl OrderlyProcess {
         let (serving, address) = tokio::sync::oneshot::channel();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let written = log.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut serving = Some(serving);
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
@@ -70,6 +72,7 @@ impl OrderlyProcess {
             db_pool,
             child,
             log,
+            reader: Some(reader),
             _database: database,
         }
     }
@@ -92,12 +95,17 @@ impl OrderlyProcess {
         assert!(sent.success(), "kill -{signal} {pid}");
     }
 
-    /// Waits for the process to exit, up to `within`; its exit code.
+    /// Waits for the process to exit, up to `within`, and for its last log
+    /// lines to be read; its exit code.
     pub async fn exit_code(&mut self, within: Duration) -> Option<i32> {
-        match tokio::time::timeout(within, self.child.wait()).await {
+        let code = match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status.expect("a wait status").code(),
             Err(_) => panic!("orderly still runs after {within:?}"),
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
         }
+        code
     }
 
     /// The log lines so far.
