@@ -5,6 +5,7 @@
 mod helpers;
 
 mod constraints;
+mod crash;
 mod idempotency;
 mod migrations;
 mod operations;

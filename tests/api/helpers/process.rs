@@ -19,22 +19,27 @@ pub struct OrderlyProcess {
     log: Arc<Mutex<Vec<String>>>,
     /// Reads the log until the process closes stderr.
     reader: Option<tokio::task::JoinHandle<()>>,
-    _database: TestDatabase,
+    /// The environment it was started with, on top of the defaults.
+    env: Vec<(String, String)>,
+    database: TestDatabase,
 }
 
-impl OrderlyProcess {
-    /// Starts `orderly` on a fresh database of `backend`, on a free
-    /// loopback port, logging JSON, with `env` on top; returns once it
-    /// serves.
-    pub async fn start(backend: Backend, env: &[(&str, &str)]) -> Self {
-        let database = TestDatabase::create(backend).await;
-        let db_pool = database.pool().await;
+/// One run of the process.
+struct Running {
+    address: String,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn spawn(database_url: &str, env: &[(String, String)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_orderly"))
-            .env("DATABASE_URL", database.url())
+            .env("DATABASE_URL", database_url)
             .env("ORDERLY_BIND", "127.0.0.1:0")
             .env("ORDERLY_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -69,12 +74,45 @@ impl OrderlyProcess {
             .unwrap_or_else(|_| panic!("orderly exited before serving: {:?}", log.lock().unwrap()));
         Self {
             address: format!("http://{address}"),
-            db_pool,
             child,
             log,
-            reader: Some(reader),
-            _database: database,
+            reader,
         }
+    }
+}
+
+impl OrderlyProcess {
+    /// Starts `orderly` on a fresh database of `backend`, on a free
+    /// loopback port, logging JSON, with `env` on top; returns once it
+    /// serves.
+    pub async fn start(backend: Backend, env: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let db_pool = database.pool().await;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let running = Running::spawn(&database.url(), &env).await;
+        Self {
+            address: running.address,
+            db_pool,
+            child: running.child,
+            log: running.log,
+            reader: Some(running.reader),
+            env,
+            database,
+        }
+    }
+
+    /// Starts the process again on the same database (after it exited or
+    /// was killed), on a new port; returns once it serves.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill().await;
+        let running = Running::spawn(&self.database.url(), &self.env).await;
+        self.address = running.address;
+        self.child = running.child;
+        self.log = running.log;
+        self.reader = Some(running.reader);
     }
 
     pub fn url(&self, path: &str) -> String {
