@@ -7,6 +7,7 @@ mod helpers;
 mod constraints;
 mod crash;
 mod idempotency;
+mod instances;
 mod migrations;
 mod operations;
 mod orders;

@@ -24,6 +24,12 @@ pub struct OrderlyProcess {
     database: TestDatabase,
 }
 
+/// A further process on the same database; killed when dropped.
+pub struct Instance {
+    pub address: String,
+    _child: Child,
+}
+
 /// One run of the process.
 struct Running {
     address: String,
@@ -113,6 +119,16 @@ impl OrderlyProcess {
         self.child = running.child;
         self.log = running.log;
         self.reader = Some(running.reader);
+    }
+
+    /// Another process on the same database, as a load balancer would
+    /// spread requests over. It stops when dropped.
+    pub async fn another_instance(&self) -> Instance {
+        let running = Running::spawn(&self.database.url(), &self.env).await;
+        Instance {
+            address: running.address,
+            _child: running.child,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
