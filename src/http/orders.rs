@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::field_reader::{integer, string, FieldReader};
 use super::openapi::params::{IdPath, IdempotencyKeyHeader, IfMatchHeader, PageQuery, StatusQuery};
+use super::openapi::responses::OrderMoveResponses;
 use super::openapi::schemas::{
     NewOrderSchema, OrderChangeSchema, OrderPageSchema, OrderSchema, ProblemSchema,
 };
@@ -175,13 +176,7 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, Ap
     summary = "Move an order (PUT, as PATCH)",
     params(IdPath, IfMatchHeader),
     request_body = OrderChangeSchema,
-    responses(
-        (status = 200, description = "The moved order", body = OrderSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
-        (status = 404, description = "No such order", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 409, description = "The status machine does not allow this move", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
-        BodyFailures, Failures,
-    )
+    responses(OrderMoveResponses, BodyFailures, Failures)
 )]
 pub async fn replace(
     state: State<AppState>,
@@ -201,13 +196,7 @@ pub async fn replace(
     summary = "Move an order along its status machine",
     params(IdPath, IfMatchHeader),
     request_body = OrderChangeSchema,
-    responses(
-        (status = 200, description = "The moved order", body = OrderSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
-        (status = 404, description = "No such order", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 409, description = "The status machine does not allow this move", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
-        BodyFailures, Failures,
-    )
+    responses(OrderMoveResponses, BodyFailures, Failures)
 )]
 pub async fn update(
     State(app): State<AppState>,

@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::extract::{Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use super::field_reader::{string, FieldReader};
 use super::openapi::params::{IdPath, IdempotencyKeyHeader, IfMatchHeader, PageQuery};
+use super::openapi::responses::UserUpdateResponses;
 use super::openapi::schemas::{
     NewUserSchema, ProblemSchema, UserChangeSchema, UserPageSchema, UserSchema,
 };
@@ -140,13 +141,7 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, Ap
     summary = "Update a user (PUT, as PATCH)",
     params(IdPath, IfMatchHeader),
     request_body = UserChangeSchema,
-    responses(
-        (status = 200, description = "The updated user", body = UserSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
-        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 409, description = "The e-mail address is taken", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
-        BodyFailures, Failures,
-    )
+    responses(UserUpdateResponses, BodyFailures, Failures)
 )]
 pub async fn replace(
     state: State<AppState>,
@@ -166,13 +161,7 @@ pub async fn replace(
     summary = "Update a user",
     params(IdPath, IfMatchHeader),
     request_body = UserChangeSchema,
-    responses(
-        (status = 200, description = "The updated user", body = UserSchema, headers(("ETag" = String, description = "The version, for `If-Match`"))),
-        (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 409, description = "The e-mail address is taken", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names an older version", body = ProblemSchema, content_type = "application/problem+json"),
-        BodyFailures, Failures,
-    )
+    responses(UserUpdateResponses, BodyFailures, Failures)
 )]
 pub async fn update(
     State(app): State<AppState>,

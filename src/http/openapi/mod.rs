@@ -9,13 +9,14 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use utoipa::{IntoResponses, OpenApi};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub mod params;
+pub mod responses;
 pub mod schemas;
 
-use schemas::ProblemSchema;
+pub use responses::{BodyFailures, Failures};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -68,37 +69,4 @@ pub fn docs_page() -> SwaggerUi {
 )]
 pub async fn openapi(Extension(document): Extension<Document>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document.0).into_response()
-}
-
-/// Failures any `/api/v1` request can meet.
-#[derive(IntoResponses)]
-pub enum Failures {
-    /// A path or query parameter is malformed (`/users/abc`, `limit=0`), or the body is not JSON.
-    #[response(status = 400, content_type = "application/problem+json")]
-    BadRequest(ProblemSchema),
-    /// An internal error; the body names the request id its log lines carry.
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(ProblemSchema),
-    /// The database cannot be reached, has no free connection in time, or
-    /// did not answer within the time limit. Retry after the given seconds.
-    #[response(
-        status = 503,
-        content_type = "application/problem+json",
-        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
-    )]
-    Unavailable(ProblemSchema),
-}
-
-/// Failures of a request body.
-#[derive(IntoResponses)]
-pub enum BodyFailures {
-    /// The body is over 65,536 bytes.
-    #[response(status = 413, content_type = "application/problem+json")]
-    TooLarge(ProblemSchema),
-    /// The body is not `application/json`.
-    #[response(status = 415, content_type = "application/problem+json")]
-    NotJson(ProblemSchema),
-    /// Well-formed JSON that breaks a rule; `errors` names each field.
-    #[response(status = 422, content_type = "application/problem+json")]
-    Invalid(ProblemSchema),
 }
