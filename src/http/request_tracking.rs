@@ -43,11 +43,8 @@ pub async fn track_request(request: Request, next: Next) -> Response {
         .cloned()
         .unwrap_or_else(new_request_id);
     let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_owned();
+    // A clone of the matched template is a reference count, not a copy.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(request).instrument(span.clone()))
@@ -55,7 +52,8 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    metrics::record_request(method, &route, status, elapsed);
+    let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    metrics::record_request(method, route, status, elapsed);
     let latency_us = elapsed.as_micros() as u64;
     let _in_request = span.enter();
     match response.extensions().get::<LoggedCause>() {
