@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::process::OrderlyProcess;
+use crate::helpers::process::{post_order_with_key, OrderlyProcess};
 use crate::helpers::Backend;
 
 const CLIENTS: usize = 8;
@@ -24,26 +24,10 @@ struct Attempt {
     acknowledged: Option<i64>,
 }
 
-async fn post_order(
-    client: &reqwest::Client,
-    base: &str,
-    key: &str,
-    body: &str,
-) -> reqwest::Result<reqwest::Response> {
-    client
-        .post(format!("{base}/api/v1/orders"))
-        .header("content-type", "application/json")
-        .header("idempotency-key", key)
-        .body(body.to_owned())
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck() {
     let mut app = OrderlyProcess::start(Backend::Postgres, &[]).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = app.client.clone();
     let user: Value = client
         .post(app.url("/api/v1/users"))
         .json(&json!({"email": "buyer@example.com", "name": "Buyer"}))
@@ -72,7 +56,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
                         {"sku": "EXTRA", "quantity": 1, "unit_price": worker},
                     ]})
                     .to_string();
-                    let acknowledged = match post_order(&client, &base, &key, &body).await {
+                    let acknowledged = match post_order_with_key(&client, &base, &key, &body).await {
                         Ok(resp) if resp.status() == 201 => {
                             resp.json::<Value>().await.ok().and_then(|o| o["id"].as_i64())
                         }
@@ -147,7 +131,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
     // Every key, acknowledged or cut off, resolves to one order, at once.
     let mut resolved: HashMap<&str, i64> = HashMap::new();
     for attempt in &attempts {
-        let first = post_order(&client, &app.address, &attempt.key, &attempt.body)
+        let first = post_order_with_key(&client, &app.address, &attempt.key, &attempt.body)
             .await
             .unwrap();
         assert_eq!(first.status(), 201, "key {} after the restart", attempt.key);
@@ -155,7 +139,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
         if let Some(acked) = attempt.acknowledged {
             assert_eq!(id, acked, "key {} now names another order", attempt.key);
         }
-        let again = post_order(&client, &app.address, &attempt.key, &attempt.body)
+        let again = post_order_with_key(&client, &app.address, &attempt.key, &attempt.body)
             .await
             .unwrap();
         assert_eq!(again.headers()["idempotent-replayed"], "true");

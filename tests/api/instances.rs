@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::process::OrderlyProcess;
+use crate::helpers::process::{post_order_with_key, OrderlyProcess};
 use crate::helpers::Backend;
 
 /// Three processes on one database, and their base URLs.
@@ -30,7 +30,7 @@ async fn three_instances() -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_creates_of_one_email_across_instances_give_one_201() {
     let (app, _others, bases) = three_instances().await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = &app.client;
     let racers: Vec<_> = (0..30)
         .map(|n| {
             let request = client
@@ -63,7 +63,7 @@ async fn racing_creates_of_one_email_across_instances_give_one_201() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_across_instances_creates_one_order() {
     let (app, _others, bases) = three_instances().await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = &app.client;
     let user: Value = client
         .post(format!("{}/api/v1/users", bases[0]))
         .json(&json!({"email": "buyer@example.com", "name": "Buyer"}))
@@ -76,17 +76,17 @@ async fn one_idempotency_key_across_instances_creates_one_order() {
     let body =
         json!({"user_id": user["id"], "items": [{"sku": "A", "quantity": 2, "unit_price": 500}]})
             .to_string();
-    let send = |base: &String| {
-        client
-            .post(format!("{base}/api/v1/orders"))
-            .header("content-type", "application/json")
-            .header("idempotency-key", "one-key-three-instances")
-            .body(body.clone())
-            .send()
-    };
+    let key = "one-key-three-instances";
     // At once on every instance: one runs, the others are told it is in
     // flight (409) or get its answer replayed (201).
-    let first_round = futures::future::join_all(bases.iter().cycle().take(9).map(send)).await;
+    let first_round = futures::future::join_all(
+        bases
+            .iter()
+            .cycle()
+            .take(9)
+            .map(|base| post_order_with_key(client, base, key, &body)),
+    )
+    .await;
     let mut ids = BTreeSet::new();
     for resp in first_round {
         let resp = resp.unwrap();
@@ -100,13 +100,13 @@ async fn one_idempotency_key_across_instances_creates_one_order() {
     }
     // Retried on each instance once the first has finished: its answer.
     for base in &bases {
-        let mut resp = send(base).await.unwrap();
+        let mut resp = post_order_with_key(client, base, key, &body).await.unwrap();
         for _ in 0..50 {
             if resp.status() != 409 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            resp = send(base).await.unwrap();
+            resp = post_order_with_key(client, base, key, &body).await.unwrap();
         }
         assert_eq!(resp.status(), 201);
         assert_eq!(resp.headers()["idempotent-replayed"], "true");

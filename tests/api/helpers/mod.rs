@@ -71,6 +71,15 @@ impl Drop for Instance {
     }
 }
 
+/// The tests' HTTP client: straight to the app on loopback, never through
+/// a proxy from the environment.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client")
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
@@ -110,10 +119,7 @@ impl TestApp {
         settings.pool_size = 4;
         configure(&mut settings);
         let instance = Instance::start(&settings).await;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("a client");
+        let client = http_client();
         Self {
             address: instance.address.clone(),
             client,

@@ -11,8 +11,26 @@ use tokio::process::{Child, Command};
 use super::database::TestDatabase;
 use super::{Backend, DbPool};
 
+/// `POST /api/v1/orders` to the instance at `base`, with an idempotency key.
+pub async fn post_order_with_key(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{base}/api/v1/orders"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(body.to_owned())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+}
+
 pub struct OrderlyProcess {
     pub address: String,
+    pub client: reqwest::Client,
     pub db_pool: DbPool,
     child: Child,
     /// Every line the process wrote to stderr (its log), so far.
@@ -101,6 +119,7 @@ impl OrderlyProcess {
         let running = Running::spawn(&database.url(), &env).await;
         Self {
             address: running.address,
+            client: super::http_client(),
             db_pool,
             child: running.child,
             log: running.log,

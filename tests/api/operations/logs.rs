@@ -8,7 +8,7 @@ use crate::helpers::Backend;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_log_lines_carry_the_request_id_and_no_colour() {
     let mut app = OrderlyProcess::start(Backend::Sqlite, &[]).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = app.client.clone();
     let resp = client
         .get(app.url("/api/v1/users/424242"))
         .header("x-request-id", "trace-me-7")

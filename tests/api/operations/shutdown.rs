@@ -59,7 +59,7 @@ async fn sigterm_finishes_accepted_requests_then_exits_0(backend: Backend) {
         &[("ORDERLY_SHUTDOWN_TIMEOUT_MS", timeout.as_str())],
     )
     .await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = app.client.clone();
 
     // Writes wait on a lock the test holds, so they are in flight when the
     // signal comes.
