@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -27,6 +28,10 @@ pub use idempotency_keys::{Claim, IdempotencyStore, StoredKey};
 pub use orders::{OrderFilter, OrderStore};
 pub use transaction::Tx;
 pub use users::UserStore;
+
+/// How long a readiness probe (`Health::ping`) waits for the database,
+/// on either backend.
+pub const READY_PROBE_LIMIT: Duration = Duration::from_secs(2);
 
 /// Whether the database answers, and how its connections are used.
 #[async_trait]

@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 
 use super::migrations::Migration;
 use super::transaction::Backend;
-use super::{ConnectionStats, Health, StoreError, StoreResult, Tx};
+use super::{ConnectionStats, Health, StoreError, StoreResult, Tx, READY_PROBE_LIMIT};
 use crate::config::Settings;
 
 mod errors;
@@ -60,9 +60,6 @@ pub struct Limits {
 
 /// How much longer orderly waits than the server's own statement timeout.
 const GRACE: Duration = Duration::from_secs(1);
-
-/// How long the readiness probe waits for `SELECT 1`.
-const READY_PROBE_LIMIT: Duration = Duration::from_secs(2);
 
 /// TCP keepalives and the kernel's limit on unacknowledged data: a peer
 /// that vanished without a reset is noticed within about 30 seconds even

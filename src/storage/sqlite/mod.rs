@@ -23,7 +23,7 @@ use sqlx::{Sqlite, SqliteConnection};
 
 use super::migrations::Migration;
 use super::transaction::Backend;
-use super::{ConnectionStats, Counted, Health, StoreError, StoreResult, Tx};
+use super::{ConnectionStats, Counted, Health, StoreError, StoreResult, Tx, READY_PROBE_LIMIT};
 use crate::config::Settings;
 
 mod errors;
@@ -55,9 +55,6 @@ pub const MIGRATIONS: &[Migration] = &[
 /// readers keep every core busy, and each connection holds its own page
 /// cache (about 2 MiB): sixteen of them cost 20 MiB of memory for no speed.
 const MAX_READERS: u32 = 4;
-
-/// How long the readiness probe waits for a reader and `SELECT 1`.
-const READY_PROBE_LIMIT: Duration = Duration::from_secs(2);
 
 /// How long a writer waits for another process's write lock before 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
