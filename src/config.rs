@@ -17,12 +17,37 @@ pub struct Cli {
     pub settings: Settings,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
 pub enum Command {
     /// Apply migrations, then serve the API (the default).
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Create, list and revoke API keys (in the database every instance reads).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum KeysCommand {
+    /// Create a key and print it on standard output, this once only.
+    Create {
+        /// `read` may only GET; `admin` may do everything.
+        #[arg(long, value_parser = ["read", "admin"])]
+        role: String,
+        /// A label for people (at most 100 characters).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the keys: id, role, name and times, never the key itself.
+    List,
+    /// Revoke a key; every instance refuses it within seconds.
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -45,6 +70,11 @@ pub struct Settings {
         global = true
     )]
     pub bind: SocketAddr,
+
+    /// Serve without API keys on an address other than loopback. Without
+    /// it, orderly refuses to start there until a key exists.
+    #[arg(long, env = "ORDERLY_ALLOW_ANONYMOUS", global = true)]
+    pub allow_anonymous: bool,
 
     /// Most database connections the service keeps open.
     #[arg(long, env = "ORDERLY_POOL_SIZE", default_value_t = 16, global = true,
@@ -163,6 +193,12 @@ impl Settings {
         DatabaseTarget::parse(&self.database_url).context("bad configuration")
     }
 
+    /// Whether the API may run open while no API key is active: on a
+    /// loopback address, or when the operator says so.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.allow_anonymous || self.bind.ip().is_loopback()
+    }
+
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.pool_timeout_ms)
     }
@@ -227,5 +263,36 @@ mod tests {
             Cli::parse_from(["orderly", "migrate"]).command,
             Some(Command::Migrate)
         );
+    }
+
+    #[test]
+    fn anonymous_access_is_allowed_on_loopback_or_when_asked() {
+        let on = |bind: &str, flag: bool| {
+            let mut settings = Settings::for_database("sqlite://x.db");
+            settings.bind = bind.parse().unwrap();
+            settings.allow_anonymous = flag;
+            settings.anonymous_allowed()
+        };
+        assert!(on("127.0.0.1:8080", false));
+        assert!(on("[::1]:8080", false));
+        assert!(!on("0.0.0.0:8080", false));
+        assert!(!on("192.168.1.5:8080", false));
+        assert!(on("0.0.0.0:8080", true));
+    }
+
+    #[test]
+    fn keys_commands_parse() {
+        let cli = Cli::parse_from(["orderly", "keys", "create", "--role", "read", "--name", "ci"]);
+        assert_eq!(
+            cli.command,
+            Some(Command::Keys {
+                action: KeysCommand::Create {
+                    role: "read".into(),
+                    name: "ci".into()
+                }
+            })
+        );
+        assert!(Cli::try_parse_from(["orderly", "keys", "create", "--role", "root"]).is_err());
+        assert!(Cli::try_parse_from(["orderly", "keys", "revoke", "x"]).is_err());
     }
 }

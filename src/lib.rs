@@ -6,6 +6,7 @@
 //! rules that span storage calls), `storage` (rows and transactions, one
 //! backend per database), with `domain` types passed between them.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod domain;

@@ -16,9 +16,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Held to the end: dropping it flushes the queued log lines.
     let log_writer = orderly::telemetry::init(cli.settings.log_format);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let result = match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => serve(&cli.settings).await,
         Command::Migrate => migrate(&cli.settings).await,
+        Command::Keys { action } => orderly::admin::keys(&cli.settings, action).await,
     };
     // The log's last lines first, then the error that ends it.
     drop(log_writer);

@@ -30,7 +30,14 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         // Installed before the first request, so that every one is counted.
         crate::telemetry::metrics::handle();
-        let app = Arc::new(App::new(storage::open(settings).await?));
+        let app = Arc::new(open_app(settings).await?);
+        if app.access().is_open() && !settings.anonymous_allowed() {
+            anyhow::bail!(
+                "refusing to serve on {} without API keys: create one with \
+                 `orderly keys create --role admin`, or pass --allow-anonymous to serve without authentication",
+                settings.bind
+            );
+        }
         let router = router(app.clone(), settings.request_timeout());
         let listener = TcpListener::bind(settings.bind)
             .await
@@ -58,8 +65,14 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(address = %self.local_addr(), "serving");
-        let purger = tokio::spawn(purge_expired_keys(self.app, self.key_purge_interval));
+        let access = self.app.access();
+        if access.is_open() {
+            tracing::warn!(address = %self.local_addr(), "serving without API keys: anyone who can connect may read and write");
+        } else {
+            tracing::info!(address = %self.local_addr(), "serving; every /api/v1 request needs an API key");
+        }
+        let purger = tokio::spawn(purge_expired_keys(self.app.clone(), self.key_purge_interval));
+        let key_refresher = tokio::spawn(refresh_api_keys(self.app));
         let (draining, drain_started) = tokio::sync::oneshot::channel();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -81,8 +94,10 @@ impl Application {
         };
         // Wait for the purge to stop too, so the stores (and their
         // connections) are gone when this returns.
-        purger.abort();
-        let _ = purger.await;
+        for task in [purger, key_refresher] {
+            task.abort();
+            let _ = task.await;
+        }
         served
     }
 }
@@ -99,6 +114,39 @@ async fn purge_expired_keys(app: Arc<App>, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
         }
     }
+}
+
+/// Reloads the API keys every second, so that keys created or revoked
+/// anywhere take effect here; a failed reload keeps the keys last loaded.
+async fn refresh_api_keys(app: Arc<App>) {
+    let mut ticks = tokio::time::interval(crate::app::access::REFRESH);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        match app.access().refresh().await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("reloading API keys again");
+            }
+            Ok(()) => {}
+            // Once per outage, not once a second.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "could not reload API keys; the keys last loaded stay in force");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The use cases over the configured database, migrated, with the API keys
+/// loaded.
+pub async fn open_app(settings: &Settings) -> anyhow::Result<App> {
+    let stores = storage::open(settings).await?;
+    App::load(stores, settings.anonymous_allowed())
+        .await
+        .context("could not load the API keys")
 }
 
 /// Applies pending migrations and returns: `orderly migrate`.

@@ -87,7 +87,8 @@ impl Processing {
     }
 }
 
-type KeyId = (&'static str, String);
+/// A key as its owner, route and text identify it.
+type KeyId = (i64, &'static str, String);
 
 /// A key marked in flight in this process.
 struct InFlight {
@@ -234,7 +235,7 @@ impl Idempotency {
 
     /// Marks `key` in flight in this process; `None` if it already is.
     fn mark_in_flight(&self, key: &IdempotencyKey) -> Option<InFlight> {
-        let id = (key.scope, key.key.clone());
+        let id = (key.owner, key.scope, key.key.clone());
         let newly = lock(&self.in_flight).insert(id.clone());
         newly.then(|| InFlight {
             set: self.in_flight.clone(),

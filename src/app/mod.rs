@@ -10,11 +10,13 @@ use std::sync::Arc;
 
 use crate::storage::{ConnectionStats, Health, OrderStore, Stores, UserStore};
 
+pub mod access;
 pub mod error;
 pub mod idempotency;
 pub mod orders;
 pub mod users;
 
+pub use access::{Access, Caller, Denied};
 pub use error::{AppError, AppResult};
 pub use idempotency::{Created, Replayable};
 
@@ -23,17 +25,27 @@ pub struct App {
     users: Arc<dyn UserStore>,
     orders: Arc<dyn OrderStore>,
     idempotency: idempotency::Idempotency,
+    access: Access,
     health: Arc<dyn Health>,
 }
 
 impl App {
-    pub fn new(stores: Stores) -> Self {
-        Self {
+    /// The use cases over `stores`, with the active API keys loaded.
+    /// `anonymous_allowed`: whether the API may run open while no key is
+    /// active.
+    pub async fn load(stores: Stores, anonymous_allowed: bool) -> AppResult<Self> {
+        Ok(Self {
             users: stores.users,
             orders: stores.orders,
             idempotency: idempotency::Idempotency::new(stores.idempotency_keys),
+            access: Access::load(stores.api_keys, anonymous_allowed).await?,
             health: stores.health,
-        }
+        })
+    }
+
+    /// Access control: who a request is from, and the API keys.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// Ready to serve: the database answers.

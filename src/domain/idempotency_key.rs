@@ -4,19 +4,31 @@ use sha2::{Digest, Sha256};
 
 pub const KEY_MAX_CHARS: usize = 255;
 
-/// A validated `Idempotency-Key` for one route, with the fingerprint of the
-/// request body it came with ("same body" means byte-identical).
+/// The owner of keys sent without an API key (API key ids start at 1).
+pub const ANONYMOUS: i64 = 0;
+
+/// A validated `Idempotency-Key` for one route and one client, with the
+/// fingerprint of the request body it came with ("same body" means
+/// byte-identical).
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
     /// The route the key belongs to: one key may be used once on each route.
     pub scope: &'static str,
+    /// The API key that sent it ([`ANONYMOUS`] without one): two clients
+    /// that pick the same key never see each other's responses.
+    pub owner: i64,
     pub key: String,
     /// SHA-256 of the raw request body.
     pub fingerprint: Vec<u8>,
 }
 
 impl IdempotencyKey {
-    pub fn parse(scope: &'static str, raw: &str, body: &[u8]) -> Result<Self, String> {
+    pub fn parse(
+        scope: &'static str,
+        owner: i64,
+        raw: &str,
+        body: &[u8],
+    ) -> Result<Self, String> {
         if raw.is_empty() || raw.len() > KEY_MAX_CHARS {
             return Err(format!(
                 "`Idempotency-Key` must be 1 to {KEY_MAX_CHARS} characters"
@@ -27,6 +39,7 @@ impl IdempotencyKey {
         }
         Ok(Self {
             scope,
+            owner,
             key: raw.to_owned(),
             fingerprint: Sha256::digest(body).to_vec(),
         })
@@ -48,17 +61,17 @@ mod tests {
 
     #[test]
     fn keys_are_one_to_255_printable_characters() {
-        assert!(IdempotencyKey::parse("s", "", b"").is_err());
-        assert!(IdempotencyKey::parse("s", &"k".repeat(256), b"").is_err());
-        assert!(IdempotencyKey::parse("s", "a\u{1}b", b"").is_err());
-        assert!(IdempotencyKey::parse("s", "a\u{0}b", b"").is_err());
-        assert!(IdempotencyKey::parse("s", &"k".repeat(255), b"").is_ok());
+        assert!(IdempotencyKey::parse("s", ANONYMOUS, "", b"").is_err());
+        assert!(IdempotencyKey::parse("s", ANONYMOUS, &"k".repeat(256), b"").is_err());
+        assert!(IdempotencyKey::parse("s", ANONYMOUS, "a\u{1}b", b"").is_err());
+        assert!(IdempotencyKey::parse("s", ANONYMOUS, "a\u{0}b", b"").is_err());
+        assert!(IdempotencyKey::parse("s", ANONYMOUS, &"k".repeat(255), b"").is_ok());
     }
 
     #[test]
     fn fingerprints_differ_for_different_bytes() {
-        let a = IdempotencyKey::parse("s", "k", br#"{"a":1}"#).unwrap();
-        let b = IdempotencyKey::parse("s", "k", br#"{"a": 1}"#).unwrap();
+        let a = IdempotencyKey::parse("s", ANONYMOUS, "k", br#"{"a":1}"#).unwrap();
+        let b = IdempotencyKey::parse("s", ANONYMOUS, "k", br#"{"a": 1}"#).unwrap();
         assert_ne!(a.fingerprint, b.fingerprint);
     }
 }

@@ -3,6 +3,7 @@
 //! The HTTP layer parses requests into these once; the application layer and
 //! storage below it never re-check.
 
+pub mod api_key;
 pub mod digits;
 pub mod idempotency_key;
 pub mod order;
@@ -10,6 +11,7 @@ pub mod page;
 pub mod user;
 pub mod version;
 
+pub use api_key::{ActiveKey, ApiKey, KeyDigest, KeyName, NewSecret, Role};
 pub use idempotency_key::{IdempotencyKey, SavedResponse};
 pub use order::{
     Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, UnitPrice,

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::request_tracking::current_request_id;
-use crate::app::AppError;
+use crate::app::{AppError, Denied};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -41,6 +41,12 @@ pub enum ApiError {
     /// 400: the body is not JSON, or a path or query parameter is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// 401: no API key, or one that is malformed, unknown or revoked.
+    #[error("{0}")]
+    Unauthorized(Denied),
+    /// 403: the API key may not do this (a read key on a write).
+    #[error("{0}")]
+    Forbidden(Denied),
     /// 404: no such resource or route.
     #[error("{0}")]
     NotFound(String),
@@ -124,6 +130,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::Conflict(_) | Self::KeyInFlight => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -139,6 +147,8 @@ impl ApiError {
     fn kind(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "/problems/bad-request",
+            Self::Unauthorized(_) => "/problems/unauthorized",
+            Self::Forbidden(_) => "/problems/forbidden",
             Self::NotFound(_) => "/problems/not-found",
             Self::EmailTaken => "/problems/email-taken",
             Self::Conflict(_) => "/problems/conflict",
@@ -151,6 +161,15 @@ impl ApiError {
             Self::Unavailable(_) => "/problems/unavailable",
             Self::Internal(_) => "/problems/internal",
         }
+    }
+
+    /// `WWW-Authenticate` for a refused API key (RFC 6750, section 3).
+    fn bearer_challenge(&self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Unauthorized(Denied::Unknown) => r#"Bearer realm="orderly", error="invalid_token""#,
+            Self::Forbidden(_) => r#"Bearer realm="orderly", error="insufficient_scope""#,
+            _ => r#"Bearer realm="orderly""#,
+        })
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -166,6 +185,11 @@ impl IntoResponse for ApiError {
         };
         let mut response = problem_response(self.status(), self.kind(), self.to_string(), errors);
         match &self {
+            Self::Unauthorized(_) | Self::Forbidden(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, self.bearer_challenge());
+            }
             Self::KeyInFlight => {
                 response
                     .headers_mut()
@@ -185,6 +209,15 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::ReadOnly => Self::Forbidden(denied),
+            _ => Self::Unauthorized(denied),
+        }
     }
 }
 

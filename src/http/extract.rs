@@ -206,19 +206,26 @@ impl QueryParams {
     }
 }
 
-/// The raw `Idempotency-Key` header, if any; `parse` checks it against the
-/// body it came with.
-pub struct IdempotencyHeader(Option<String>);
+/// The raw `Idempotency-Key` header, if any, and whose it is (the API key
+/// that sent it); `parse` checks it against the body it came with.
+pub struct IdempotencyHeader {
+    raw: Option<String>,
+    owner: i64,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let owner = super::auth::caller(&parts.extensions).idempotency_owner();
         match parts.headers.get("idempotency-key") {
-            None => Ok(Self(None)),
+            None => Ok(Self { raw: None, owner }),
             Some(value) => value
                 .to_str()
-                .map(|v| Self(Some(v.to_owned())))
+                .map(|v| Self {
+                    raw: Some(v.to_owned()),
+                    owner,
+                })
                 .map_err(|_| {
                     ApiError::BadRequest(
                         "`Idempotency-Key` must be printable ASCII characters".into(),
@@ -236,8 +243,8 @@ impl IdempotencyHeader {
         scope: &'static str,
         body: &JsonBody,
     ) -> Result<Option<IdempotencyKey>, ApiError> {
-        self.0
-            .map(|raw| IdempotencyKey::parse(scope, &raw, &body.raw))
+        self.raw
+            .map(|raw| IdempotencyKey::parse(scope, self.owner, &raw, &body.raw))
             .transpose()
             .map_err(ApiError::BadRequest)
     }

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod field_reader;
@@ -30,8 +31,11 @@ pub type AppState = Arc<App>;
 /// The whole application: every route and layer, as served by `main` and
 /// by the tests. Each route is registered through its handler's OpenAPI
 /// description (`routes!`), so the document lists exactly what is served.
+///
+/// Every `/api/v1` route sits behind the API-key check; the operations
+/// routes (health, metrics, this document) need no key.
 pub fn router(app: AppState, request_timeout: Duration) -> Router {
-    let (routes, api) = OpenApiRouter::with_openapi(openapi::skeleton())
+    let api_v1 = OpenApiRouter::new()
         .routes(routes!(users::list, users::create))
         .routes(routes!(
             users::get,
@@ -42,11 +46,18 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         .routes(routes!(orders::list_for_user))
         .routes(routes!(orders::list, orders::create))
         .routes(routes!(orders::get, orders::replace, orders::update))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_api_key,
+        ));
+    let (routes, mut api) = OpenApiRouter::with_openapi(openapi::skeleton())
+        .merge(api_v1)
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(openapi::openapi))
         .split_for_parts();
+    openapi::require_api_key_on("/api/", &mut api);
     routes
         .layer(Extension(openapi::Document::new(&api)))
         .merge(openapi::docs_page())

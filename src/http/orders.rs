@@ -16,7 +16,7 @@ use super::openapi::responses::OrderMoveResponses;
 use super::openapi::schemas::{
     NewOrderSchema, OrderChangeSchema, OrderPageSchema, OrderSchema, ProblemSchema,
 };
-use super::openapi::{BodyFailures, Failures};
+use super::openapi::{BodyFailures, Failures, WriteFailures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
 use crate::app::Replayable;
@@ -136,7 +136,7 @@ fn order_response(order: &Order) -> Response {
          )),
         (status = 409, description = "A request with this `Idempotency-Key` is still running (with `Retry-After`)", body = ProblemSchema, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
-        BodyFailures, Failures,
+        BodyFailures, WriteFailures, Failures,
     )
 )]
 pub async fn create(
@@ -176,7 +176,7 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, Ap
     summary = "Move an order (PUT, as PATCH)",
     params(IdPath, IfMatchHeader),
     request_body = OrderChangeSchema,
-    responses(OrderMoveResponses, BodyFailures, Failures)
+    responses(OrderMoveResponses, BodyFailures, WriteFailures, Failures)
 )]
 pub async fn replace(
     state: State<AppState>,
@@ -196,7 +196,7 @@ pub async fn replace(
     summary = "Move an order along its status machine",
     params(IdPath, IfMatchHeader),
     request_body = OrderChangeSchema,
-    responses(OrderMoveResponses, BodyFailures, Failures)
+    responses(OrderMoveResponses, BodyFailures, WriteFailures, Failures)
 )]
 pub async fn update(
     State(app): State<AppState>,

@@ -15,7 +15,7 @@ use super::openapi::responses::UserUpdateResponses;
 use super::openapi::schemas::{
     NewUserSchema, ProblemSchema, UserChangeSchema, UserPageSchema, UserSchema,
 };
-use super::openapi::{BodyFailures, Failures};
+use super::openapi::{BodyFailures, Failures, WriteFailures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
 use crate::app::Replayable;
@@ -101,7 +101,7 @@ fn user_response(user: &User) -> Response {
         (status = 409, description = "The e-mail address is taken, or a request with this `Idempotency-Key` is still running (then with `Retry-After`)",
          body = ProblemSchema, content_type = "application/problem+json",
          headers(("Retry-After" = u32, description = "Seconds to wait before retrying (a request with this key still running)"))),
-        BodyFailures, Failures,
+        BodyFailures, WriteFailures, Failures,
     )
 )]
 pub async fn create(
@@ -141,7 +141,7 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, Ap
     summary = "Update a user (PUT, as PATCH)",
     params(IdPath, IfMatchHeader),
     request_body = UserChangeSchema,
-    responses(UserUpdateResponses, BodyFailures, Failures)
+    responses(UserUpdateResponses, BodyFailures, WriteFailures, Failures)
 )]
 pub async fn replace(
     state: State<AppState>,
@@ -161,7 +161,7 @@ pub async fn replace(
     summary = "Update a user",
     params(IdPath, IfMatchHeader),
     request_body = UserChangeSchema,
-    responses(UserUpdateResponses, BodyFailures, Failures)
+    responses(UserUpdateResponses, BodyFailures, WriteFailures, Failures)
 )]
 pub async fn update(
     State(app): State<AppState>,
@@ -186,7 +186,7 @@ pub async fn update(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such user", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 409, description = "The user has orders", body = ProblemSchema, content_type = "application/problem+json"),
-        Failures,
+        WriteFailures, Failures,
     )
 )]
 pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {

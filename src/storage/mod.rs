@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use crate::config::{DatabaseTarget, Settings};
 
+pub mod api_keys;
 pub mod error;
 pub mod idempotency_keys;
 pub mod migrations;
@@ -23,6 +24,7 @@ pub mod sqlite;
 pub mod transaction;
 pub mod users;
 
+pub use api_keys::ApiKeyStore;
 pub use error::{Constraint, StoreError, StoreResult};
 pub use idempotency_keys::{Claim, IdempotencyStore, StoredKey};
 pub use orders::{OrderFilter, OrderStore};
@@ -81,19 +83,21 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub orders: Arc<dyn OrderStore>,
     pub idempotency_keys: Arc<dyn IdempotencyStore>,
+    pub api_keys: Arc<dyn ApiKeyStore>,
     pub health: Arc<dyn Health>,
 }
 
 impl Stores {
     fn of<B>(backend: B) -> Self
     where
-        B: UserStore + OrderStore + IdempotencyStore + Health + 'static,
+        B: UserStore + OrderStore + IdempotencyStore + ApiKeyStore + Health + 'static,
     {
         let backend = Arc::new(backend);
         Self {
             users: backend.clone(),
             orders: backend.clone(),
             idempotency_keys: backend.clone(),
+            api_keys: backend.clone(),
             health: backend,
         }
     }

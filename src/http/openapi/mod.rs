@@ -16,7 +16,7 @@ pub mod params;
 pub mod responses;
 pub mod schemas;
 
-pub use responses::{BodyFailures, Failures};
+pub use responses::{BodyFailures, Failures, WriteFailures};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,45 @@ struct ApiDoc;
 /// The document's skeleton (info, tags), which the router fills with paths.
 pub fn skeleton() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The name of the API-key scheme in the document.
+const API_KEY_SCHEME: &str = "api_key";
+
+/// Declares the bearer API key and requires it on every operation under
+/// `prefix`, as the router does.
+pub fn require_api_key_on(prefix: &str, api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    let scheme = Http::builder()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("orderly API key")
+        .description(Some(
+            "`Authorization: Bearer orderly_...`, a key from `orderly keys create`. \
+             Needed once any key exists; a `read` key may only `GET`.",
+        ))
+        .build();
+    api.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(API_KEY_SCHEME, SecurityScheme::Http(scheme));
+    let required = SecurityRequirement::new(API_KEY_SCHEME, Vec::<String>::new());
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !path.starts_with(prefix) {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(vec![required.clone()]);
+        }
+    }
 }
 
 /// The finished document, serialised once.

@@ -13,6 +13,14 @@ pub enum Failures {
     /// A path or query parameter is malformed (`/users/abc`, `limit=0`), or the body is not JSON.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(ProblemSchema),
+    /// API keys are configured and the request has none, or a malformed,
+    /// unknown or revoked one.
+    #[response(
+        status = 401,
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"orderly\"`, with `error=\"invalid_token\"` for an unknown or revoked key"))
+    )]
+    Unauthorized(ProblemSchema),
     /// An internal error; the body names the request id its log lines carry.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(ProblemSchema),
@@ -24,6 +32,18 @@ pub enum Failures {
         headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
     )]
     Unavailable(ProblemSchema),
+}
+
+/// The failure only a write can meet.
+#[derive(IntoResponses)]
+pub enum WriteFailures {
+    /// The API key is a `read` key.
+    #[response(
+        status = 403,
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"orderly\", error=\"insufficient_scope\"`"))
+    )]
+    ReadOnlyKey(ProblemSchema),
 }
 
 /// Failures of a request body.

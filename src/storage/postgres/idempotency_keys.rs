@@ -14,26 +14,28 @@ use crate::storage::idempotency_keys::{decode_headers, encode_headers};
 use crate::storage::transaction::Backend;
 use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
 
-/// The lock is named after the schema, the route and the key: deployments
-/// in other schemas of one database never wait for each other's keys.
-const TRY_LOCK: &str = "SELECT pg_try_advisory_xact_lock(
-    hashtextextended(current_schema() || E'\\n' || $1::text || E'\\n' || $2::text, 0))";
+/// The lock is named after the schema, the API key, the route and the key:
+/// deployments in other schemas of one database, and clients using the same
+/// key, never wait for each other.
+const TRY_LOCK: &str = "SELECT pg_try_advisory_xact_lock(hashtextextended(
+    current_schema() || E'\\n' || $1::bigint || E'\\n' || $2::text || E'\\n' || $3::text, 0))";
 
 const SELECT: &str =
     "SELECT fingerprint, response_status, response_headers, response_body, created_at
-                      FROM idempotency_keys WHERE scope = $1 AND key = $2";
+       FROM idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
 
-const DELETE: &str = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2";
+const DELETE: &str =
+    "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
 
 const INSERT: &str = "INSERT INTO idempotency_keys
-        (scope, key, fingerprint, response_status, response_headers, response_body)
-    VALUES ($1, $2, $3, $4, $5, $6)";
+        (api_key_id, scope, key, fingerprint, response_status, response_headers, response_body)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 #[async_trait]
 impl IdempotencyStore for PgStore {
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
         let tx = self.begin().await?;
-        let scope_and_key: [&(dyn ToSql + Sync); 2] = [&key.scope, &key.key];
+        let scope_and_key: [&(dyn ToSql + Sync); 3] = [&key.owner, &key.scope, &key.key];
         let locked: bool = tx.query_one(TRY_LOCK, &scope_and_key).await?.get(0);
         if !locked {
             tx.rollback().await?;
@@ -58,7 +60,9 @@ impl IdempotencyStore for PgStore {
     }
 
     async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()> {
-        pg_tx(tx).execute(DELETE, &[&key.scope, &key.key]).await?;
+        pg_tx(tx)
+            .execute(DELETE, &[&key.owner, &key.scope, &key.key])
+            .await?;
         Ok(())
     }
 
@@ -74,6 +78,7 @@ impl IdempotencyStore for PgStore {
             .execute(
                 INSERT,
                 &[
+                    &key.owner,
                     &key.scope,
                     &key.key,
                     &key.fingerprint,

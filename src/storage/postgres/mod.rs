@@ -20,6 +20,7 @@ use super::{ConnectionStats, Health, StoreError, StoreResult, Tx, READY_PROBE_LI
 use crate::config::Settings;
 
 mod errors;
+mod api_keys;
 mod idempotency_keys;
 mod orders;
 mod pipelined;
@@ -43,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "named_constraints_immediate_order_user",
         sql: include_str!("migrations/0003_named_constraints_immediate_order_user.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "api_keys",
+        sql: include_str!("migrations/0004_api_keys.sql"),
     },
 ];
 

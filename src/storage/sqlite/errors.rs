@@ -13,9 +13,10 @@ const COLUMN_CONSTRAINTS: &[(&str, &str)] = &[
     ("orders.id", "orders_pk"),
     ("order_items.order_id, order_items.line", "order_items_pk"),
     (
-        "idempotency_keys.scope, idempotency_keys.key",
+        "idempotency_keys.api_key_id, idempotency_keys.scope, idempotency_keys.key",
         "idempotency_keys_pk",
     ),
+    ("api_keys.digest", "api_keys_digest_unique"),
 ];
 
 /// The SQLite result codes that mean "another connection holds the lock":
@@ -77,7 +78,7 @@ mod tests {
                 Some("users_email_lower_key"),
             ),
             (
-                "UNIQUE constraint failed: idempotency_keys.scope, idempotency_keys.key",
+                "UNIQUE constraint failed: idempotency_keys.api_key_id, idempotency_keys.scope, idempotency_keys.key",
                 Some("idempotency_keys_pk"),
             ),
             ("UNIQUE constraint failed: users.id", Some("users_pk")),

@@ -19,8 +19,9 @@ impl IdempotencyStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT fingerprint, response_status, response_headers, response_body, created_at
-             FROM idempotency_keys WHERE scope = ? AND key = ?",
+             FROM idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?",
         )
+        .bind(key.owner)
         .bind(key.scope)
         .bind(&key.key)
         .fetch_optional(&mut *tx)
@@ -42,7 +43,8 @@ impl IdempotencyStore for SqliteStore {
     }
 
     async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?")
+        sqlx::query("DELETE FROM idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?")
+            .bind(key.owner)
             .bind(key.scope)
             .bind(&key.key)
             .execute(sqlite_tx(tx))
@@ -59,9 +61,11 @@ impl IdempotencyStore for SqliteStore {
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO idempotency_keys
-                 (scope, key, fingerprint, response_status, response_headers, response_body, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (api_key_id, scope, key, fingerprint, response_status, response_headers,
+                  response_body, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
+        .bind(key.owner)
         .bind(key.scope)
         .bind(&key.key)
         .bind(&key.fingerprint)

@@ -26,6 +26,7 @@ use super::transaction::Backend;
 use super::{ConnectionStats, Counted, Health, StoreError, StoreResult, Tx, READY_PROBE_LIMIT};
 use crate::config::Settings;
 
+mod api_keys;
 mod errors;
 mod idempotency_keys;
 mod orders;
@@ -48,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "named_constraints_immediate_order_user",
         sql: include_str!("migrations/0003_named_constraints_immediate_order_user.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "api_keys",
+        sql: include_str!("migrations/0004_api_keys.sql"),
     },
 ];
 

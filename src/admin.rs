@@ -1,0 +1,81 @@
+//! `orderly keys`: API keys from the command line, on whichever database
+//! `DATABASE_URL` names. Every running instance on that database picks a
+//! change up within seconds.
+
+use anyhow::Context;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::config::{KeysCommand, Settings};
+use crate::domain::{ApiKey, KeyName, Role};
+use crate::startup::open_app;
+
+pub async fn keys(settings: &Settings, action: &KeysCommand) -> anyhow::Result<()> {
+    let app = open_app(settings).await?;
+    let access = app.access();
+    match action {
+        KeysCommand::Create { role, name } => {
+            let role = Role::parse(role).map_err(anyhow::Error::msg)?;
+            let name = KeyName::parse(name)
+                .map_err(|e| anyhow::anyhow!("--name {e}"))?;
+            let (key, secret) = access.create_key(role, name).await?;
+            // The key alone on standard output, for `KEY=$(orderly keys create ...)`.
+            println!("{}", secret.expose());
+            eprintln!(
+                "created API key {} ({}{}); it is shown only this once, so store it now",
+                key.id,
+                key.role.as_str(),
+                labelled(&key.name)
+            );
+        }
+        KeysCommand::List => {
+            let keys = access.list_keys().await?;
+            println!("{}", table(&keys));
+        }
+        KeysCommand::Revoke { id } => {
+            let key = access
+                .revoke_key(*id)
+                .await
+                .with_context(|| format!("could not revoke API key {id}"))?;
+            eprintln!(
+                "revoked API key {} ({}{}) at {}; every instance refuses it within seconds",
+                key.id,
+                key.role.as_str(),
+                labelled(&key.name),
+                time(key.revoked_at)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn labelled(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!(", {name:?}")
+    }
+}
+
+fn time(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "-".into(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// One line per key, in columns; the name last, as it may hold spaces.
+fn table(keys: &[ApiKey]) -> String {
+    let mut lines = vec![format!(
+        "{:>6}  {:<5}  {:<20}  {:<20}  {:<20}  NAME",
+        "ID", "ROLE", "CREATED", "LAST USED", "REVOKED"
+    )];
+    for key in keys {
+        lines.push(format!(
+            "{:>6}  {:<5}  {:<20}  {:<20}  {:<20}  {}",
+            key.id,
+            key.role.as_str(),
+            time(Some(key.created_at)),
+            time(key.last_used_at),
+            time(key.revoked_at),
+            key.name
+        ));
+    }
+    lines.join("\n")
+}

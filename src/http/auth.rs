@@ -1,0 +1,85 @@
+//! The API-key check in front of every `/api/v1` route: reads the bearer
+//! token, asks the application layer who sent it, and hands the [`Caller`]
+//! to the handlers (idempotency keys are scoped by it). Writes are every
+//! method but `GET` and `HEAD`.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::app::access::Credential;
+use crate::app::Caller;
+
+pub async fn require_api_key(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let credential = bearer_credential(request.headers());
+    match app.access().authenticate(credential, writes) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(denied) => ApiError::from(denied).into_response(),
+    }
+}
+
+/// What the `Authorization` header holds: `Bearer <token>` (the scheme in
+/// any letter case, RFC 9110), nothing, or something else.
+fn bearer_credential(headers: &HeaderMap) -> Credential<'_> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(header::AUTHORIZATION) {
+            Credential::Unreadable
+        } else {
+            Credential::None
+        };
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim_matches(' '))
+        .filter(|token| !token.is_empty());
+    token.map_or(Credential::Unreadable, Credential::Bearer)
+}
+
+/// Who sent the request, as `require_api_key` found it; anonymous on a
+/// route it does not guard.
+pub fn caller(extensions: &axum::http::Extensions) -> Caller {
+    extensions.get::<Caller>().copied().unwrap_or(Caller::Anonymous)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn read(values: &[&'static str]) -> String {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_static(v));
+        }
+        match bearer_credential(&headers) {
+            Credential::None => "none".into(),
+            Credential::Unreadable => "unreadable".into(),
+            Credential::Bearer(token) => format!("bearer {token}"),
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_in_any_scheme_case_and_nothing_else_is() {
+        assert_eq!(read(&[]), "none");
+        assert_eq!(read(&["Bearer abc"]), "bearer abc");
+        assert_eq!(read(&["bearer  abc "]), "bearer abc");
+        for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "Bearerabc"] {
+            assert_eq!(read(&[bad]), "unreadable", "{bad}");
+        }
+        assert_eq!(read(&["Bearer a", "Bearer b"]), "unreadable");
+    }
+}

@@ -1,0 +1,40 @@
+//! API keys as rows: created, listed, revoked, read whole by every instance
+//! now and then, and stamped with their last use. Which key a request
+//! carries, and what it may do, is the application layer's business
+//! (`app::access`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreResult;
+use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, Role};
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key's digest; returns the key as listed.
+    async fn insert_key(&self, name: &KeyName, role: Role, digest: &KeyDigest)
+        -> StoreResult<ApiKey>;
+    /// Every key, revoked ones included, oldest first.
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Marks key `id` revoked (once: a second revoke keeps the first time);
+    /// `None` if there is no such key.
+    async fn revoke_key(&self, id: i64) -> StoreResult<Option<ApiKey>>;
+    /// The keys not revoked, with their digests.
+    async fn active_keys(&self) -> StoreResult<Vec<ActiveKey>>;
+    /// Moves key `id`'s `last_used_at` forward to `at` (never back).
+    async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// A stored role back into the domain's; the table's check keeps it known.
+pub(super) fn role_from_column(text: &str) -> Role {
+    Role::parse(text).unwrap_or(Role::Read)
+}
+
+/// A stored digest back into the domain's; the column only ever holds 32 bytes.
+pub(super) fn digest_from_column(bytes: &[u8]) -> KeyDigest {
+    let mut digest = [0u8; 32];
+    if bytes.len() == digest.len() {
+        digest.copy_from_slice(bytes);
+    }
+    KeyDigest(digest)
+}
