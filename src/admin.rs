@@ -15,8 +15,7 @@ pub async fn keys(settings: &Settings, action: &KeysCommand) -> anyhow::Result<(
     match action {
         KeysCommand::Create { role, name } => {
             let role = Role::parse(role).map_err(anyhow::Error::msg)?;
-            let name = KeyName::parse(name)
-                .map_err(|e| anyhow::anyhow!("--name {e}"))?;
+            let name = KeyName::parse(name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
             let (key, secret) = access.create_key(role, name).await?;
             // The key alone on standard output, for `KEY=$(orderly keys create ...)`.
             println!("{}", secret.expose());
@@ -57,7 +56,10 @@ fn labelled(name: &str) -> String {
 }
 
 fn time(at: Option<DateTime<Utc>>) -> String {
-    at.map_or_else(|| "-".into(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    at.map_or_else(
+        || "-".into(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
 }
 
 /// One line per key, in columns; the name last, as it may hold spaces.

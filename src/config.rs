@@ -282,7 +282,9 @@ mod tests {
 
     #[test]
     fn keys_commands_parse() {
-        let cli = Cli::parse_from(["orderly", "keys", "create", "--role", "read", "--name", "ci"]);
+        let cli = Cli::parse_from([
+            "orderly", "keys", "create", "--role", "read", "--name", "ci",
+        ]);
         assert_eq!(
             cli.command,
             Some(Command::Keys {

@@ -65,13 +65,14 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let access = self.app.access();
-        if access.is_open() {
-            tracing::warn!(address = %self.local_addr(), "serving without API keys: anyone who can connect may read and write");
-        } else {
-            tracing::info!(address = %self.local_addr(), "serving; every /api/v1 request needs an API key");
+        if self.app.access().is_open() {
+            tracing::warn!("no API key is active: anyone who can connect may read and write");
         }
-        let purger = tokio::spawn(purge_expired_keys(self.app.clone(), self.key_purge_interval));
+        tracing::info!(address = %self.local_addr(), "serving");
+        let purger = tokio::spawn(purge_expired_keys(
+            self.app.clone(),
+            self.key_purge_interval,
+        ));
         let key_refresher = tokio::spawn(refresh_api_keys(self.app));
         let (draining, drain_started) = tokio::sync::oneshot::channel();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {

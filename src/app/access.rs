@@ -38,7 +38,10 @@ const USE_RECORDED_EVERY_SECS: i64 = 60;
 pub enum Caller {
     /// No key is configured, and the operator allows that.
     Anonymous,
-    Key { id: i64, role: Role },
+    Key {
+        id: i64,
+        role: Role,
+    },
 }
 
 impl Caller {
@@ -196,10 +199,7 @@ impl Access {
 
     pub async fn create_key(&self, role: Role, name: KeyName) -> AppResult<(ApiKey, NewSecret)> {
         let secret = NewSecret::generate();
-        let key = self
-            .store
-            .insert_key(&name, role, &secret.digest())
-            .await?;
+        let key = self.store.insert_key(&name, role, &secret.digest()).await?;
         self.reload().await?;
         Ok((key, secret))
     }

@@ -23,12 +23,7 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    pub fn parse(
-        scope: &'static str,
-        owner: i64,
-        raw: &str,
-        body: &[u8],
-    ) -> Result<Self, String> {
+    pub fn parse(scope: &'static str, owner: i64, raw: &str, body: &[u8]) -> Result<Self, String> {
         if raw.is_empty() || raw.len() > KEY_MAX_CHARS {
             return Err(format!(
                 "`Idempotency-Key` must be 1 to {KEY_MAX_CHARS} characters"

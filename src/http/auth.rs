@@ -52,7 +52,10 @@ fn bearer_credential(headers: &HeaderMap) -> Credential<'_> {
 /// Who sent the request, as `require_api_key` found it; anonymous on a
 /// route it does not guard.
 pub fn caller(extensions: &axum::http::Extensions) -> Caller {
-    extensions.get::<Caller>().copied().unwrap_or(Caller::Anonymous)
+    extensions
+        .get::<Caller>()
+        .copied()
+        .unwrap_or(Caller::Anonymous)
 }
 
 #[cfg(test)]

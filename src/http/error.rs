@@ -166,7 +166,9 @@ impl ApiError {
     /// `WWW-Authenticate` for a refused API key (RFC 6750, section 3).
     fn bearer_challenge(&self) -> HeaderValue {
         HeaderValue::from_static(match self {
-            Self::Unauthorized(Denied::Unknown) => r#"Bearer realm="orderly", error="invalid_token""#,
+            Self::Unauthorized(Denied::Unknown) => {
+                r#"Bearer realm="orderly", error="invalid_token""#
+            }
             Self::Forbidden(_) => r#"Bearer realm="orderly", error="insufficient_scope""#,
             _ => r#"Bearer realm="orderly""#,
         })

@@ -12,8 +12,12 @@ use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, Role};
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
     /// Stores a new key's digest; returns the key as listed.
-    async fn insert_key(&self, name: &KeyName, role: Role, digest: &KeyDigest)
-        -> StoreResult<ApiKey>;
+    async fn insert_key(
+        &self,
+        name: &KeyName,
+        role: Role,
+        digest: &KeyDigest,
+    ) -> StoreResult<ApiKey>;
     /// Every key, revoked ones included, oldest first.
     async fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// Marks key `id` revoked (once: a second revoke keeps the first time);

@@ -1,13 +1,16 @@
 //! PostgreSQL only: three real `orderly` processes on one database, as
-//! behind a load balancer. The database decides races between them.
+//! behind a load balancer. The database decides races between them, and
+//! holds the API keys all three reload.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::process::{post_order_with_key, OrderlyProcess};
-use crate::helpers::Backend;
+use crate::helpers::process::{
+    create_api_key, post_order_with_key, revoke_api_key, OrderlyProcess,
+};
+use crate::helpers::{time_until, Backend};
 
 /// Three processes on one database, and their base URLs.
 async fn three_instances() -> (
@@ -115,4 +118,51 @@ async fn one_idempotency_key_across_instances_creates_one_order() {
     assert_eq!(ids.len(), 1, "one key named several orders: {ids:?}");
     assert_eq!(app.db_pool.count("orders").await, 1);
     assert_eq!(app.db_pool.count("order_items").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_through_one_instance_is_refused_by_all() {
+    let (app, _others, bases) = three_instances().await;
+    let client = &app.client;
+    let get_users = async |base: &str, key: Option<&str>| {
+        let mut request = client.get(format!("{base}/api/v1/users"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.unwrap().status().as_u16()
+    };
+    let database_url = app.database_url();
+    let kept = create_api_key(&database_url, "admin").await;
+    let revoked = create_api_key(&database_url, "admin").await;
+    let took = time_until("every instance takes both keys", async || {
+        for base in &bases {
+            let statuses = [
+                get_users(base, None).await,
+                get_users(base, Some(&kept)).await,
+                get_users(base, Some(&revoked)).await,
+            ];
+            if statuses != [401, 200, 200] {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    println!("two new keys worked on all three instances after {took:?}");
+    // Revoked with the command, on the database all three share.
+    revoke_api_key(&database_url, 2).await;
+    let took = time_until("every instance refuses the revoked key", async || {
+        for base in &bases {
+            if get_users(base, Some(&revoked)).await != 401 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    println!("the revoked key was refused by all three instances after {took:?}");
+    assert!(took < Duration::from_secs(3), "revocation took {took:?}");
+    for base in &bases {
+        assert_eq!(get_users(base, Some(&kept)).await, 200, "{base}");
+    }
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod access;
 mod constraints;
 mod crash;
 mod idempotency;

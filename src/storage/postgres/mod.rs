@@ -19,8 +19,8 @@ use super::transaction::Backend;
 use super::{ConnectionStats, Health, StoreError, StoreResult, Tx, READY_PROBE_LIMIT};
 use crate::config::Settings;
 
-mod errors;
 mod api_keys;
+mod errors;
 mod idempotency_keys;
 mod orders;
 mod pipelined;

@@ -140,6 +140,11 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// The `DATABASE_URL` the app runs on, for `orderly` commands.
+    pub fn database_url(&self) -> &str {
+        &self.settings.database_url
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.send_json(reqwest::Method::POST, path, body, None)
             .await
@@ -223,6 +228,23 @@ impl TestApp {
         assert_eq!(resp.status(), 201, "creating an order for {user_id}");
         resp.json().await.expect("an order")
     }
+}
+
+/// Polls `condition` every 20 ms until it holds, for at most 10 s; how
+/// long it took.
+pub async fn time_until(
+    what: &str,
+    mut condition: impl AsyncFnMut() -> bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while !condition().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still not so after 10 s: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    started.elapsed()
 }
 
 /// A response header as text; empty when absent.

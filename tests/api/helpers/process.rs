@@ -28,6 +28,43 @@ pub async fn post_order_with_key(
         .await
 }
 
+/// Runs `orderly ARGS` to its end on the database at `database_url`;
+/// its exit code, standard output and standard error.
+pub async fn orderly_command(database_url: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let run = Command::new(env!("CARGO_BIN_EXE_orderly"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .unwrap_or_else(|_| panic!("orderly {args:?} still runs after 20 s"))
+        .expect("the orderly binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `orderly keys create --role ROLE` on the database at `database_url`:
+/// the new key.
+pub async fn create_api_key(database_url: &str, role: &str) -> String {
+    let (code, stdout, stderr) =
+        orderly_command(database_url, &["keys", "create", "--role", role]).await;
+    assert_eq!(code, Some(0), "keys create: {stderr}");
+    stdout.trim().to_owned()
+}
+
+/// `orderly keys revoke ID` on the database at `database_url`.
+pub async fn revoke_api_key(database_url: &str, id: i64) {
+    let id = id.to_string();
+    let (code, _, stderr) = orderly_command(database_url, &["keys", "revoke", &id]).await;
+    assert_eq!(code, Some(0), "keys revoke {id}: {stderr}");
+}
+
 pub struct OrderlyProcess {
     pub address: String,
     pub client: reqwest::Client,
@@ -152,6 +189,11 @@ impl OrderlyProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The `DATABASE_URL` it runs on.
+    pub fn database_url(&self) -> String {
+        self.database.url()
     }
 
     /// The `host:port` it listens on.
