@@ -78,6 +78,17 @@ work=$(mktemp -d)
 . scripts/lib/orderly-on-fresh-database.sh
 trap 'orderly_stop; rm -rf "$work"' EXIT
 orderly_start "orderly_apichecks_$$" "$bin" "$artifacts/orderly.log" || die "orderly did not start"
+# Checked as deployed: with an API key. The running service reloads keys
+# every second; it takes this one once a request without it is refused.
+api_key=$(DATABASE_URL="$database_url" RUST_LOG=warn "$bin" keys create --role admin --name api-checks) ||
+  die "orderly keys create failed"
+for _ in $(seq 1 50); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$base_url/api/v1/users")" = 401 ] && break
+  sleep 0.1
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$base_url/api/v1/users")" = 401 ] ||
+  die "orderly still serves /api/v1 without a key 5 s after one was created"
+export ORDERLY_API_KEY=$api_key
 
 curl -fsS --max-time 10 "$base_url/openapi.json" -o "$artifacts/openapi.json" ||
   die "GET $base_url/openapi.json failed"
@@ -111,7 +122,8 @@ schemathesis() {
   # From the scratch directory: st keeps a crash cache (.schemathesis/) in
   # its working directory.
   (cd "$work" && timeout --kill-after=10 "$st_timeout" "$venv/bin/st" run "$base_url/openapi.json" \
-    --checks not_a_server_error,response_schema_conformance \
+    --checks not_a_server_error,response_schema_conformance,ignored_auth \
+    --header "Authorization: Bearer $api_key" \
     --max-examples "$max_examples" --seed "$seed" \
     --request-timeout 10 --generation-database none --no-color \
     --report json,junit --report-dir "$reports" \

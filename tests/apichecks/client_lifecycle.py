@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import sys
@@ -101,7 +102,10 @@ def main() -> int:
     check(not missing, f"no generated function for: {', '.join(missing)}")
 
     create, get, patch, put, delete, listing = (ops[k] for k in PLANNED)
-    client = client_module.Client(base_url=base_url, raise_on_unexpected_status=True, timeout=10.0)
+    # The service runs with an API key (api-checks.sh made it).
+    client = client_module.AuthenticatedClient(
+        base_url=base_url, token=os.environ["ORDERLY_API_KEY"], raise_on_unexpected_status=True, timeout=10.0
+    )
     email = f"lifecycle-{uuid.uuid4().hex[:12]}@example.com"
     with client:
         # Create -> 201
