@@ -137,14 +137,21 @@ def peak_rss_kib(pid: int) -> int:
 class HttpTarget:
     """A server answering HTTP on a loopback port, driven by wrk."""
 
-    def __init__(self, name: str, command: list[str], env: dict, cwd=None, log_path=None):
+    def __init__(self, name: str, command: list[str], env: dict, cwd=None, log_path=None, api_key=False):
         self.name, self.command, self.env, self.cwd = name, command, env, cwd
         self.log_path = log_path  # where the server's log goes (None: discarded)
         self.port = free_port()
         self.proc = None
+        # orderly only: serve with an API key, which every request then sends.
+        self.api_key = api_key
+        self.authorization = None
 
     def start(self):
         env = {**os.environ, **self.env}
+        if self.api_key:
+            key = subprocess.run([str(ORDERLY), "keys", "create", "--role", "admin", "--name", "bench"],
+                                 env={**env, "RUST_LOG": "warn"}, capture_output=True, text=True, check=True)
+            self.authorization = f"Bearer {key.stdout.strip()}"
         env["ORDERLY_BIND"] = f"127.0.0.1:{self.port}"
         command = [c.replace("{port}", str(self.port)) for c in self.command]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -152,7 +159,10 @@ class HttpTarget:
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/users/1", timeout=1)
+                probe = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/users/1")
+                if self.authorization:
+                    probe.add_header("Authorization", self.authorization)
+                urllib.request.urlopen(probe, timeout=1)
                 return
             except Exception:
                 if self.proc.poll() is not None:
@@ -171,7 +181,8 @@ class HttpTarget:
     def run(self, scenario: str, connections: int, duration: int, tag: str, cursor: str | None = None) -> dict:
         env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_USERS": str(USERS),
                "BENCH_ORDERS": str(ORDERS), "BENCH_TAG": tag,
-               "BENCH_CURSOR": cursor_after(DEEP_AFTER) if cursor is None else cursor}
+               "BENCH_CURSOR": cursor_after(DEEP_AFTER) if cursor is None else cursor,
+               "BENCH_AUTHORIZATION": self.authorization or ""}
         before = cpu_ticks(self.proc.pid)
         out = subprocess.run(
             ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
@@ -235,14 +246,18 @@ def build_targets(args, workdir: pathlib.Path) -> list:
     wanted = args.targets.split(",")
     if "pgbench" in wanted:
         targets.append(PgbenchTarget(fresh_pg_database("orderly_bench_pgbench")))
-    if "orderly-pg" in wanted:
-        url = fresh_pg_database("orderly_bench_orderly")
-        targets.append(HttpTarget("orderly-pg", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
-                                  log_path=workdir / "orderly-pg.log"))
-    if "orderly-sqlite" in wanted:
-        url = fresh_sqlite_database(workdir / "orderly.db")
-        targets.append(HttpTarget("orderly-sqlite", [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
-                                  log_path=workdir / "orderly-sqlite.log"))
+    # `+key`: the same, serving with an API key that every request sends.
+    for keyed in ("", "+key"):
+        name = f"orderly-pg{keyed}"
+        if name in wanted:
+            url = fresh_pg_database(f"orderly_bench_orderly{keyed.replace('+', '_')}")
+            targets.append(HttpTarget(name, [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
+                                      log_path=workdir / f"{name}.log", api_key=bool(keyed)))
+        name = f"orderly-sqlite{keyed}"
+        if name in wanted:
+            url = fresh_sqlite_database(workdir / f"{name}.db")
+            targets.append(HttpTarget(name, [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
+                                      log_path=workdir / f"{name}.log", api_key=bool(keyed)))
     for workers in (1, 2):
         name = f"fastapi-{workers}w"
         if name in wanted:
@@ -261,7 +276,8 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="connections per run (default 32)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (default 1)")
-    parser.add_argument("--targets", default="pgbench,orderly-pg,orderly-sqlite,fastapi-1w,fastapi-2w")
+    parser.add_argument("--targets", default="pgbench,orderly-pg,orderly-sqlite,fastapi-1w,fastapi-2w",
+                        help="also orderly-pg+key and orderly-sqlite+key: serving with an API key, sent by every request")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--curve", default="16,64,256", help="get_user connection counts ('' to skip)")
     parser.add_argument("--deep-rows", type=int, default=1_000_000, help="rows for the list-depth test (0 skips)")

@@ -7,6 +7,12 @@ local orders = tonumber(os.getenv("BENCH_ORDERS") or "5000")
 local tag = os.getenv("BENCH_TAG") or "x"
 local cursor = os.getenv("BENCH_CURSOR") or ""
 local json = { ["Content-Type"] = "application/json" }
+-- "Bearer <key>" when the target serves with an API key.
+local authorization = os.getenv("BENCH_AUTHORIZATION") or ""
+if authorization ~= "" then
+  wrk.headers["Authorization"] = authorization
+  json["Authorization"] = authorization
+end
 
 local threads = {}
 local counter = 0
