@@ -62,6 +62,9 @@ pub enum ApiError {
     /// 412: `If-Match` does not name the current version.
     #[error("the resource has changed since the given ETag; fetch it again")]
     PreconditionFailed,
+    /// 408: the client had not sent its whole body by the request timeout.
+    #[error("the request body did not arrive in full within {} ms", .0.as_millis())]
+    RequestTimeout(std::time::Duration),
     /// 413: the body is over the limit.
     #[error("the request body is over {0} bytes")]
     PayloadTooLarge(usize),
@@ -135,6 +138,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::Conflict(_) | Self::KeyInFlight => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -155,6 +159,7 @@ impl ApiError {
             Self::KeyInFlight => "/problems/idempotency-key-in-flight",
             Self::KeyReused => "/problems/idempotency-key-reused",
             Self::PreconditionFailed => "/problems/precondition-failed",
+            Self::RequestTimeout(_) => "/problems/request-timeout",
             Self::PayloadTooLarge(_) => "/problems/payload-too-large",
             Self::UnsupportedMediaType => "/problems/unsupported-media-type",
             Self::Validation(_) => "/problems/validation",
@@ -191,6 +196,12 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, self.bearer_challenge());
+            }
+            Self::RequestTimeout(_) => {
+                // The rest of the body may still come down this connection.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Self::KeyInFlight => {
                 response

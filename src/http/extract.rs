@@ -48,7 +48,34 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 value,
                 raw: bytes.clone(),
             })
-            .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))
+            .map_err(|e| refusal(&bytes, &e))
+    }
+}
+
+/// Why a body that did not parse is refused. Mostly it is not JSON (400).
+/// But the parser also refuses JSON that is well-formed and merely beyond
+/// what it takes: a number past the range of a double (`1e400`, 400
+/// digits), or arrays and objects nested over 128 deep. Those are JSON
+/// that breaks a rule, as `[]` or `2.5` for an integer are: 422.
+fn refusal(bytes: &[u8], e: &serde_json::Error) -> ApiError {
+    let beyond = |rule: &str| format!("{rule} (line {}, column {})", e.line(), e.column());
+    // serde_json names these two only in its message.
+    let rule = match e.to_string() {
+        m if m.starts_with("number out of range") => {
+            beyond("holds a number out of range, beyond what a 64-bit float holds")
+        }
+        m if m.starts_with("recursion limit exceeded") => {
+            beyond("nests arrays or objects more than 128 levels deep")
+        }
+        _ => return ApiError::BadRequest(format!("the request body is not valid JSON: {e}")),
+    };
+    // Skimming checks the syntax without building values: no range, no depth.
+    let well_formed = std::str::from_utf8(bytes)
+        .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
+    if well_formed {
+        ApiError::validation("body", rule)
+    } else {
+        ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))
     }
 }
 
@@ -286,6 +313,38 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    fn refusal_of(body: &str) -> ApiError {
+        let e = serde_json::from_str::<Value>(body).expect_err(body);
+        refusal(body.as_bytes(), &e)
+    }
+
+    #[test]
+    fn well_formed_json_beyond_the_parsers_limits_breaks_a_rule() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        for body in [
+            r#"{"quantity": 1e400}"#,
+            r#"{"quantity": -1e400}"#,
+            &format!(r#"{{"id": 1{}}}"#, "0".repeat(400)),
+            &deep,
+        ] {
+            match refusal_of(body) {
+                ApiError::Validation(errors) => assert_eq!(errors[0].field, "body"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        for not_json in [
+            r#"{"quantity": 1e400"#,
+            &"[".repeat(200),
+            r#"{"name": "\ud800"}"#,
+            "{",
+        ] {
+            assert!(
+                matches!(refusal_of(not_json), ApiError::BadRequest(_)),
+                "{not_json}"
+            );
+        }
     }
 
     #[test]

@@ -4,15 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use axum::{middleware, Extension, Router};
-use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
 
 pub mod auth;
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod field_reader;
@@ -65,9 +64,9 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         .with_state(app)
         // Each layer wraps those above it: the timeout's own 503 must pass
         // through the problem+json rewrite, and the tracking sees every answer.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             request_timeout,
+            deadline::enforce,
         ))
         .layer(middleware::from_fn(error::problem_for_bare_errors))
         .layer(middleware::from_fn(request_tracking::track_request))

@@ -49,6 +49,10 @@ pub enum WriteFailures {
 /// Failures of a request body.
 #[derive(IntoResponses)]
 pub enum BodyFailures {
+    /// The body did not arrive in full within the request timeout; the
+    /// connection is closed.
+    #[response(status = 408, content_type = "application/problem+json")]
+    BodyTimeout(ProblemSchema),
     /// The body is over 65,536 bytes.
     #[response(status = 413, content_type = "application/problem+json")]
     TooLarge(ProblemSchema),

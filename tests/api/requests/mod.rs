@@ -1,5 +1,6 @@
 //! Hostile, malformed and slow requests, channel by channel.
 
 mod bodies;
+mod hostile;
 mod slow;
 mod targets;
