@@ -80,7 +80,9 @@ for target in "${targets[@]}"; do
   if [ "$status" -ne 0 ]; then
     failed=1
     echo "---- last lines of the $target log"
-    tail -n 80 "$log"
+    tail -n 40 "$log"
+    echo "---- what failed"
+    grep -m 1 -A 3 -E 'panicked at|ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)' "$log" || true
     reproducer=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     echo "FAILED: $target (exit $status); reproducer: ${reproducer:-none written, see the log above}"
     if [ -n "$reproducer" ]; then
