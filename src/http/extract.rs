@@ -16,6 +16,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// A request body that is `application/json`, within the limit, and valid
 /// JSON. What the JSON must contain is each handler's business. The raw
 /// bytes are kept: idempotency compares bodies byte for byte.
+#[derive(Debug)]
 pub struct JsonBody {
     pub value: Value,
     pub raw: bytes::Bytes,
@@ -37,7 +38,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             // connection close.
             return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
         }
-        let bytes = read_limited(req.into_body()).await?;
+        Self::parse(read_limited(req.into_body()).await?)
+    }
+}
+
+impl JsonBody {
+    /// The body's bytes, read within the limit, as JSON: an empty or
+    /// whitespace-only body, or one that is not JSON, is 400.
+    pub fn parse(bytes: bytes::Bytes) -> Result<Self, ApiError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::BadRequest(
                 "the request body is empty; send a JSON object".into(),
@@ -112,7 +120,7 @@ async fn read_limited(body: Body) -> Result<bytes::Bytes, ApiError> {
 }
 
 /// `application/json` in any letter case, with `charset=utf-8` or no parameters.
-fn is_json(headers: &HeaderMap) -> bool {
+pub fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -133,19 +141,29 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// A resource id from the path: decimal digits only, within 64 bits.
+#[derive(Debug)]
 pub struct Id(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let bad =
-            || ApiError::BadRequest("the id in the path must be a positive decimal integer".into());
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| bad())?;
-        parse_digits(&raw).map(Id).ok_or_else(bad)
+            .map_err(|_| bad_id())?;
+        Self::parse(&raw)
     }
+}
+
+impl Id {
+    /// The id segment of a path, percent-decoded: decimal digits only.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        parse_digits(raw).map(Id).ok_or_else(bad_id)
+    }
+}
+
+fn bad_id() -> ApiError {
+    ApiError::BadRequest("the id in the path must be a positive decimal integer".into())
 }
 
 /// Query parameters as name/value pairs; each name at most once, and only
@@ -153,6 +171,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 /// Bytes that are not UTF-8 and control characters (a NUL byte, say) are
 /// refused in names and values alike, before any of them can reach a
 /// database.
+#[derive(Debug)]
 pub struct QueryParams(Vec<(String, String)>);
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
@@ -162,7 +181,13 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
         let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
             .await
             .unwrap_or(RawQuery(None));
-        let raw = raw.as_deref().unwrap_or("");
+        Self::parse(raw.as_deref().unwrap_or(""))
+    }
+}
+
+impl QueryParams {
+    /// A raw query string (still percent-encoded, without the `?`).
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
         // serde_urlencoded would turn bytes that are not UTF-8 (a lone
         // surrogate, say) into U+FFFD and carry on; refuse them instead.
         if percent_encoding::percent_decode_str(raw)
@@ -183,11 +208,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
         }
         Ok(Self(pairs))
     }
-}
 
-impl QueryParams {
     /// Checks every name is in `known` and appears once.
-    pub fn only(self, known: &[&str]) -> Result<Self, ApiError> {
+    pub fn only(&self, known: &[&str]) -> Result<&Self, ApiError> {
         for (i, (name, _)) in self.0.iter().enumerate() {
             if !known.contains(&name.as_str()) {
                 return Err(ApiError::BadRequest(format!(
@@ -235,6 +258,7 @@ impl QueryParams {
 
 /// The raw `Idempotency-Key` header, if any, and whose it is (the API key
 /// that sent it); `parse` checks it against the body it came with.
+#[derive(Debug)]
 pub struct IdempotencyHeader {
     raw: Option<String>,
     owner: i64,
@@ -245,7 +269,15 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let owner = super::auth::caller(&parts.extensions).idempotency_owner();
-        match parts.headers.get("idempotency-key") {
+        Self::from_headers(&parts.headers, owner)
+    }
+}
+
+impl IdempotencyHeader {
+    /// The header as sent, if any, for the API key `owner` (see
+    /// `IdempotencyKey::owner`): a value that is not visible ASCII is 400.
+    pub fn from_headers(headers: &HeaderMap, owner: i64) -> Result<Self, ApiError> {
+        match headers.get("idempotency-key") {
             None => Ok(Self { raw: None, owner }),
             Some(value) => value
                 .to_str()
@@ -260,9 +292,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
                 }),
         }
     }
-}
 
-impl IdempotencyHeader {
     /// The key for `scope`, fingerprinted with the raw body; a malformed key
     /// is 400 and nothing runs.
     pub fn parse(
@@ -280,27 +310,35 @@ impl IdempotencyHeader {
 /// The `If-Match` precondition. `*` matches any existing resource; tags we
 /// did not issue (weak ones included: `If-Match` compares strongly) match
 /// nothing, so they answer 412.
+#[derive(Debug)]
 pub struct IfMatch(pub Precondition);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let mut values = parts.headers.get_all(header::IF_MATCH).iter().peekable();
+        Ok(Self::from_headers(&parts.headers))
+    }
+}
+
+impl IfMatch {
+    /// Every `If-Match` header of a request; none at all is no precondition.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut values = headers.get_all(header::IF_MATCH).iter().peekable();
         if values.peek().is_none() {
-            return Ok(Self(Precondition::None));
+            return Self(Precondition::None);
         }
         let mut versions = Vec::new();
         for value in values {
             let Ok(text) = value.to_str() else { continue };
             for tag in text.split(',').map(str::trim) {
                 if tag == "*" {
-                    return Ok(Self(Precondition::None));
+                    return Self(Precondition::None);
                 }
                 versions.extend(Version::from_etag(tag));
             }
         }
-        Ok(Self(Precondition::AnyOf(versions)))
+        Self(Precondition::AnyOf(versions))
     }
 }
 

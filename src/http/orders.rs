@@ -93,7 +93,8 @@ fn parse_item(fields: &mut FieldReader) -> Option<LineItem> {
     })
 }
 
-fn parse_new_order(body: serde_json::Value) -> Result<NewOrder, ApiError> {
+/// The body of `POST /api/v1/orders`.
+pub fn parse_new_order(body: serde_json::Value) -> Result<NewOrder, ApiError> {
     let mut fields = FieldReader::of_body(body)?;
     let user_id = fields.required("user_id", positive_id);
     let currency = fields.optional("currency", |v| Currency::parse(string(v)?));
@@ -106,7 +107,8 @@ fn parse_new_order(body: serde_json::Value) -> Result<NewOrder, ApiError> {
         .map_err(|message| ApiError::validation("items", message))
 }
 
-fn parse_status_change(body: JsonBody) -> Result<OrderStatus, ApiError> {
+/// The body of `PUT`/`PATCH /api/v1/orders/{id}`: where the order moves.
+pub fn parse_status_change(body: JsonBody) -> Result<OrderStatus, ApiError> {
     let mut fields = FieldReader::of_body(body.value)?;
     let status = fields.required("status", |v| OrderStatus::parse(string(v)?));
     fields.finish()?;
@@ -217,6 +219,25 @@ fn status_filter(query: &QueryParams) -> Result<Option<OrderStatus>, ApiError> {
         .map_err(|message| ApiError::BadRequest(format!("`status` {message}")))
 }
 
+/// The query of `GET /api/v1/orders`: the page and the filter.
+pub fn parse_list_query(query: &QueryParams) -> Result<(PageRequest, OrderFilter), ApiError> {
+    let query = query.only(&["user_id", "status", "limit", "after"])?;
+    let page = query.page()?;
+    let filter = OrderFilter {
+        user_id: query.positive_id("user_id")?,
+        status: status_filter(query)?,
+    };
+    Ok((page, filter))
+}
+
+/// The query of `GET /api/v1/users/{id}/orders`: the page and the status.
+pub fn parse_user_list_query(
+    query: &QueryParams,
+) -> Result<(PageRequest, Option<OrderStatus>), ApiError> {
+    let query = query.only(&["status", "limit", "after"])?;
+    Ok((query.page()?, status_filter(query)?))
+}
+
 fn page_of(orders: &[Order], page: &PageRequest) -> Json<Page<OrderBody>> {
     Json(Page::from_rows(
         orders,
@@ -245,12 +266,7 @@ pub async fn list(
     State(app): State<AppState>,
     query: QueryParams,
 ) -> Result<Json<Page<OrderBody>>, ApiError> {
-    let query = query.only(&["user_id", "status", "limit", "after"])?;
-    let page = query.page()?;
-    let filter = OrderFilter {
-        user_id: query.positive_id("user_id")?,
-        status: status_filter(&query)?,
-    };
+    let (page, filter) = parse_list_query(&query)?;
     Ok(page_of(&app.list_orders(&page, &filter).await?, &page))
 }
 
@@ -273,9 +289,7 @@ pub async fn list_for_user(
     Id(user_id): Id,
     query: QueryParams,
 ) -> Result<Json<Page<OrderBody>>, ApiError> {
-    let query = query.only(&["status", "limit", "after"])?;
-    let page = query.page()?;
-    let status = status_filter(&query)?;
+    let (page, status) = parse_user_list_query(&query)?;
     let orders = app.list_user_orders(user_id, &page, status).await?;
     Ok(page_of(&orders, &page))
 }

@@ -19,7 +19,7 @@ use super::openapi::{BodyFailures, Failures, WriteFailures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
 use crate::app::Replayable;
-use crate::domain::{Email, NewUser, SavedResponse, User, UserName, UserPatch};
+use crate::domain::{Email, NewUser, PageRequest, SavedResponse, User, UserName, UserPatch};
 
 /// A user as the API shows it: exactly these keys.
 #[derive(Serialize)]
@@ -51,7 +51,8 @@ impl Replayable for User {
     }
 }
 
-fn parse_new_user(body: serde_json::Value) -> Result<NewUser, ApiError> {
+/// The body of `POST /api/v1/users`.
+pub fn parse_new_user(body: serde_json::Value) -> Result<NewUser, ApiError> {
     let mut fields = FieldReader::of_body(body)?;
     let email = fields.required("email", |v| Email::parse(string(v)?));
     let name = fields.required("name", |v| UserName::parse(string(v)?));
@@ -63,7 +64,8 @@ fn parse_new_user(body: serde_json::Value) -> Result<NewUser, ApiError> {
     })
 }
 
-fn parse_user_patch(body: JsonBody) -> Result<UserPatch, ApiError> {
+/// The body of `PUT`/`PATCH /api/v1/users/{id}`.
+pub fn parse_user_patch(body: JsonBody) -> Result<UserPatch, ApiError> {
     let mut fields = FieldReader::of_body(body.value)?;
     let email = fields.optional("email", |v| Email::parse(string(v)?));
     let name = fields.optional("name", |v| UserName::parse(string(v)?));
@@ -73,6 +75,20 @@ fn parse_user_patch(body: JsonBody) -> Result<UserPatch, ApiError> {
     }
     fields.finish()?;
     Ok(patch)
+}
+
+/// The query of `GET /api/v1/users`: the page, and the address to filter
+/// by (trimmed, not empty).
+pub fn parse_list_query(query: &QueryParams) -> Result<(PageRequest, Option<&str>), ApiError> {
+    let query = query.only(&["limit", "after", "email"])?;
+    let page = query.page()?;
+    let email = query.get("email").map(str::trim);
+    if email.is_some_and(str::is_empty) {
+        return Err(ApiError::BadRequest(
+            "`email` must not be empty; leave it out to list every user".into(),
+        ));
+    }
+    Ok((page, email))
 }
 
 /// A 200 with the user and its `ETag`.
@@ -212,14 +228,7 @@ pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCod
     )
 )]
 pub async fn list(State(app): State<AppState>, query: QueryParams) -> Result<Response, ApiError> {
-    let query = query.only(&["limit", "after", "email"])?;
-    let page = query.page()?;
-    let email = query.get("email").map(str::trim);
-    if email.is_some_and(str::is_empty) {
-        return Err(ApiError::BadRequest(
-            "`email` must not be empty; leave it out to list every user".into(),
-        ));
-    }
+    let (page, email) = parse_list_query(&query)?;
     let users = app.list_users(&page, email).await?;
     // Serialised here, while the rows the page borrows from are alive.
     let page = Page::from_rows(&users, page.limit, |u| u.id, UserBody::from);
