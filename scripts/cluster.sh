@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL topology on loopback, made with the PostgreSQL
+# packages' own tools: a primary and two hot standbys streaming from it,
+# each through a replication slot of its own, the first synchronous.
+#
+#   bash scripts/cluster.sh up       # (re)creates it; prints the URLs
+#   bash scripts/cluster.sh status   # who runs, who replicates, the lag
+#   bash scripts/cluster.sh down     # stops everything, removes it all
+#
+# ORDERLY_CLUSTER_DIR (default /tmp/orderly-cluster) holds the three data
+# directories, their logs and sockets; ORDERLY_CLUSTER_PORT (default 55432)
+# is the primary's port, the standbys take the next two. It never touches
+# the machine's own cluster (port 5432). The servers run as the `postgres`
+# system user, since initdb refuses root. `down` works after a failed `up`
+# too: it stops whatever server runs from the directory, then removes it
+# (the slots live in the primary's directory and go with it).
+set -euo pipefail
+
+dir=${ORDERLY_CLUSTER_DIR:-/tmp/orderly-cluster}
+port=${ORDERLY_CLUSTER_PORT:-55432}
+bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+[ -x "$bin/initdb" ] || { echo "cluster: no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin; set PG_BIN" >&2; exit 2; }
+case $dir in /|/tmp|/tmp/|"") echo "cluster: refusing ORDERLY_CLUSTER_DIR=$dir" >&2; exit 2 ;; esac
+
+nodes=(primary standby1 standby2)
+node_port() { case $1 in primary) echo "$port" ;; standby1) echo $((port + 1)) ;; standby2) echo $((port + 2)) ;; esac; }
+as_postgres() { runuser -u postgres -- "$@"; }
+sql() { as_postgres "$bin/psql" -h 127.0.0.1 -p "$(node_port "$1")" -U postgres -d postgres -qAtX -v ON_ERROR_STOP=1 -c "$2"; }
+url() { echo "postgres://postgres@127.0.0.1:$(node_port "$1")/postgres"; }
+
+down() {
+  for node in "${nodes[@]}"; do
+    if [ -f "$dir/$node/postmaster.pid" ]; then
+      as_postgres "$bin/pg_ctl" -D "$dir/$node" stop -m immediate -w -t 20 >/dev/null 2>&1 || true
+    fi
+  done
+  # Whatever still runs from the directory (a server whose pid file went
+  # missing halfway): its postmaster, found by its data directory.
+  pkill -KILL -f -- "-D $dir/" 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+wait_ready() {
+  for _ in $(seq 1 100); do
+    as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$(node_port "$1")" && return 0
+    sleep 0.1
+  done
+  echo "cluster: $1 did not accept connections; its log:" >&2
+  tail -n 20 "$dir/$1.log" >&2
+  return 1
+}
+
+up() {
+  down
+  for node in "${nodes[@]}"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$(node_port "$node")") 2>/dev/null; then
+      echo "cluster: port $(node_port "$node") is taken; set ORDERLY_CLUSTER_PORT" >&2
+      exit 1
+    fi
+  done
+  mkdir -p "$dir"
+  chown postgres: "$dir"
+  as_postgres "$bin/initdb" -D "$dir/primary" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+  cat >>"$dir/primary/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+hot_standby = on
+hot_standby_feedback = on
+wal_keep_size = '64MB'
+# A commit is acknowledged once standby1 has it on disk.
+synchronous_standby_names = 'FIRST 1 (standby1)'
+synchronous_commit = on
+EOF
+  as_postgres "$bin/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w start >/dev/null
+  wait_ready primary
+  for standby in standby1 standby2; do
+    sql primary "SELECT pg_create_physical_replication_slot('$standby')" >/dev/null
+    as_postgres "$bin/pg_basebackup" -D "$dir/$standby" -R -S "$standby" -X stream \
+      -d "host=127.0.0.1 port=$port user=postgres application_name=$standby" >/dev/null
+    cat >>"$dir/$standby/postgresql.conf" <<EOF
+port = $(node_port "$standby")
+EOF
+    as_postgres "$bin/pg_ctl" -D "$dir/$standby" -l "$dir/$standby.log" -w start >/dev/null
+    wait_ready "$standby"
+  done
+  # Streaming, and standby1 synchronous, before anyone relies on it.
+  for _ in $(seq 1 100); do
+    [ "$(sql primary "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" = 2 ] &&
+      [ "$(sql primary "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'")" = sync ] &&
+      break
+    sleep 0.1
+  done
+  status
+  echo "primary:   $(url primary)"
+  echo "standby1:  $(url standby1)   (synchronous)"
+  echo "standby2:  $(url standby2)"
+  echo "both, for DATABASE_URL: postgres://postgres@127.0.0.1:$port,127.0.0.1:$((port + 1))/postgres?target_session_attrs=read-write"
+}
+
+status() {
+  for node in "${nodes[@]}"; do
+    if [ -f "$dir/$node/postmaster.pid" ] && as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$(node_port "$node")"; then
+      echo "$node: port $(node_port "$node"), in recovery: $(sql "$node" "SELECT pg_is_in_recovery()")"
+    else
+      echo "$node: not running"
+    fi
+  done
+  for node in "${nodes[@]}"; do
+    if [ -f "$dir/$node/postmaster.pid" ] && [ "$(sql "$node" "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ]; then
+      sql "$node" "SELECT application_name || ': ' || state || ', ' || sync_state || ', replay lag ' || COALESCE(replay_lag::text, '0')
+                   FROM pg_stat_replication ORDER BY application_name"
+    fi
+  done
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
