@@ -156,10 +156,6 @@ impl Access {
         self.current().0.is_empty()
     }
 
-    pub fn anonymous_allowed(&self) -> bool {
-        self.anonymous_allowed
-    }
-
     /// Who sent a request with `credential`, if it may do what it asks
     /// (`writes`: change data). An open API ignores credentials.
     pub fn authenticate(&self, credential: Credential, writes: bool) -> Result<Caller, Denied> {

@@ -6,7 +6,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::char_len;
+use super::plain_text;
 
 /// Every key starts with this, so a leaked one is recognisable (secret
 /// scanners, logs, a paste) as an orderly key.
@@ -114,14 +114,7 @@ pub struct KeyName(String);
 
 impl KeyName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let name = raw.trim();
-        if char_len(name) > KEY_NAME_MAX_CHARS {
-            return Err(format!("must be at most {KEY_NAME_MAX_CHARS} characters"));
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(Self(name.to_owned()))
+        Ok(Self(plain_text(raw, KEY_NAME_MAX_CHARS)?.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -20,6 +20,19 @@ pub use page::{Cursor, Limit, PageRequest};
 pub use user::{Email, NewUser, User, UserName, UserPatch};
 pub use version::{Precondition, Version};
 
+/// `raw` trimmed, if it is at most `max` characters and has no control
+/// characters: the rule every free-text field shares.
+fn plain_text(raw: &str, max: usize) -> Result<&str, String> {
+    let text = raw.trim();
+    if char_len(text) > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(text)
+}
+
 /// Counts characters, as users do, not bytes.
 fn char_len(s: &str) -> usize {
     s.chars().count()

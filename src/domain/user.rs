@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{char_len, Version};
+use super::{char_len, plain_text, Version};
 
 pub const EMAIL_MAX_CHARS: usize = 254;
 pub const NAME_MAX_CHARS: usize = 200;
@@ -49,17 +49,10 @@ pub struct UserName(String);
 
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let name = raw.trim();
-        if name.is_empty() {
+        if raw.trim().is_empty() {
             return Err("must not be empty".into());
         }
-        if char_len(name) > NAME_MAX_CHARS {
-            return Err(format!("must be at most {NAME_MAX_CHARS} characters"));
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(Self(name.to_owned()))
+        Ok(Self(plain_text(raw, NAME_MAX_CHARS)?.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -29,13 +29,22 @@ pub trait ApiKeyStore: Send + Sync {
     async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
+/// An active key from its columns `id, role, digest`.
+pub(super) fn active_key(id: i64, role: &str, digest: &[u8]) -> ActiveKey {
+    ActiveKey {
+        id,
+        role: role_from_column(role),
+        digest: digest_from_column(digest),
+    }
+}
+
 /// A stored role back into the domain's; the table's check keeps it known.
 pub(super) fn role_from_column(text: &str) -> Role {
     Role::parse(text).unwrap_or(Role::Read)
 }
 
 /// A stored digest back into the domain's; the column only ever holds 32 bytes.
-pub(super) fn digest_from_column(bytes: &[u8]) -> KeyDigest {
+fn digest_from_column(bytes: &[u8]) -> KeyDigest {
     let mut digest = [0u8; 32];
     if bytes.len() == digest.len() {
         digest.copy_from_slice(bytes);

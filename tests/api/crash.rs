@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::process::{post_order_with_key, OrderlyProcess};
+use crate::helpers::process::{a_buyer, post_order_with_key, OrderlyProcess};
 use crate::helpers::Backend;
 
 const CLIENTS: usize = 8;
@@ -28,16 +28,7 @@ struct Attempt {
 async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck() {
     let mut app = OrderlyProcess::start(Backend::Postgres, &[]).await;
     let client = app.client.clone();
-    let user: Value = client
-        .post(app.url("/api/v1/users"))
-        .json(&json!({"email": "buyer@example.com", "name": "Buyer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let user_id = user["id"].as_i64().unwrap();
+    let user_id = a_buyer(&client, &app.address).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();

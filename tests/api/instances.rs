@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::process::{
-    create_api_key, post_order_with_key, revoke_api_key, OrderlyProcess,
+    a_buyer, create_api_key, post_order_with_key, revoke_api_key, OrderlyProcess,
 };
 use crate::helpers::{time_until, Backend};
 
@@ -67,17 +67,9 @@ async fn racing_creates_of_one_email_across_instances_give_one_201() {
 async fn one_idempotency_key_across_instances_creates_one_order() {
     let (app, _others, bases) = three_instances().await;
     let client = &app.client;
-    let user: Value = client
-        .post(format!("{}/api/v1/users", bases[0]))
-        .json(&json!({"email": "buyer@example.com", "name": "Buyer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user_id = a_buyer(client, &bases[0]).await;
     let body =
-        json!({"user_id": user["id"], "items": [{"sku": "A", "quantity": 2, "unit_price": 500}]})
+        json!({"user_id": user_id, "items": [{"sku": "A", "quantity": 2, "unit_price": 500}]})
             .to_string();
     let key = "one-key-three-instances";
     // At once on every instance: one runs, the others are told it is in

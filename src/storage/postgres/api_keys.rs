@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::PgStore;
 use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, Role};
-use crate::storage::api_keys::{digest_from_column, role_from_column};
+use crate::storage::api_keys::{active_key, role_from_column};
 use crate::storage::{ApiKeyStore, StoreResult};
 
 // The shared connections cache statements by their static text, so each
@@ -60,11 +60,7 @@ impl ApiKeyStore for PgStore {
         let rows = self.readers.query(sql, &[]).await?;
         Ok(rows
             .iter()
-            .map(|row| ActiveKey {
-                id: row.get(0),
-                role: role_from_column(row.get(1)),
-                digest: digest_from_column(row.get(2)),
-            })
+            .map(|row| active_key(row.get(0), row.get(1), row.get(2)))
             .collect())
     }
 

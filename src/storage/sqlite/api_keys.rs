@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::errors::db_error;
 use super::{from_micros, micros, SqliteStore};
 use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, Role};
-use crate::storage::api_keys::{digest_from_column, role_from_column};
+use crate::storage::api_keys::{active_key, role_from_column};
 use crate::storage::{ApiKeyStore, StoreResult};
 
 fn from_row(row: &SqliteRow) -> ApiKey {
@@ -75,11 +75,7 @@ impl ApiKeyStore for SqliteStore {
             .map_err(db_error)?;
         Ok(rows
             .iter()
-            .map(|row| ActiveKey {
-                id: row.get(0),
-                role: role_from_column(row.get(1)),
-                digest: digest_from_column(row.get(2)),
-            })
+            .map(|row| active_key(row.get(0), row.get(1), row.get(2)))
             .collect())
     }
 

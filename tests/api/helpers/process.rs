@@ -28,6 +28,21 @@ pub async fn post_order_with_key(
         .await
 }
 
+/// Arrange step: creates the buyer user through the instance at `base`;
+/// its id.
+pub async fn a_buyer(client: &reqwest::Client, base: &str) -> i64 {
+    let user: serde_json::Value = client
+        .post(format!("{base}/api/v1/users"))
+        .json(&serde_json::json!({"email": "buyer@example.com", "name": "Buyer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    user["id"].as_i64().expect("a user id")
+}
+
 /// Runs `orderly ARGS` to its end on the database at `database_url`;
 /// its exit code, standard output and standard error.
 pub async fn orderly_command(database_url: &str, args: &[&str]) -> (Option<i32>, String, String) {
