@@ -62,6 +62,24 @@ pub struct Settings {
     )]
     pub database_url: String,
 
+    /// PostgreSQL hot standby to serve reads from (repeatable; the
+    /// environment takes a comma-separated list). GETs go to a replica that
+    /// is up, in recovery, within `--replica-max-lag-ms`, and has replayed
+    /// the caller's own last write; otherwise to the primary.
+    #[arg(
+        long = "read-replica-url",
+        env = "ORDERLY_READ_REPLICA_URLS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub read_replica_urls: Vec<String>,
+
+    /// How far behind the primary a replica may be and still serve reads, in milliseconds.
+    #[arg(long, env = "ORDERLY_REPLICA_MAX_LAG_MS", default_value_t = 1_000, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub replica_max_lag_ms: u64,
+
     /// Address to listen on.
     #[arg(
         long,
@@ -199,6 +217,34 @@ impl Settings {
         self.allow_anonymous || self.bind.ip().is_loopback()
     }
 
+    /// The read replicas' URLs, each checked to be a PostgreSQL URL;
+    /// replicas need a PostgreSQL primary.
+    pub fn read_replicas(&self) -> anyhow::Result<Vec<String>> {
+        let urls: Vec<String> = self
+            .read_replica_urls
+            .iter()
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if urls.is_empty() {
+            return Ok(urls);
+        }
+        if !matches!(self.database()?, DatabaseTarget::Postgres(_)) {
+            bail!("read replicas need a PostgreSQL DATABASE_URL; SQLite has no replicas");
+        }
+        for (n, url) in urls.iter().enumerate() {
+            if !matches!(DatabaseTarget::parse(url), Ok(DatabaseTarget::Postgres(_))) {
+                bail!("read replica {} is not a postgres:// URL", n + 1);
+            }
+        }
+        Ok(urls)
+    }
+
+    pub fn replica_max_lag(&self) -> Duration {
+        Duration::from_millis(self.replica_max_lag_ms)
+    }
+
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.pool_timeout_ms)
     }
@@ -278,6 +324,32 @@ mod tests {
         assert!(!on("0.0.0.0:8080", false));
         assert!(!on("192.168.1.5:8080", false));
         assert!(on("0.0.0.0:8080", true));
+    }
+
+    #[test]
+    fn read_replicas_come_from_repeated_flags_or_a_comma_separated_list() {
+        let cli = Cli::parse_from([
+            "orderly",
+            "--database-url",
+            "postgres://p/db",
+            "--read-replica-url",
+            "postgres://r1/db",
+            "--read-replica-url",
+            "postgres://r2/db,postgres://r3/db",
+        ]);
+        assert_eq!(
+            cli.settings.read_replicas().unwrap(),
+            ["postgres://r1/db", "postgres://r2/db", "postgres://r3/db"]
+        );
+        let mut settings = Settings::for_database("sqlite://x.db");
+        assert!(settings.read_replicas().unwrap().is_empty());
+        settings.read_replica_urls = vec!["postgres://r1/db".into()];
+        let err = settings.read_replicas().unwrap_err().to_string();
+        assert!(err.contains("need a PostgreSQL"), "{err}");
+        settings.database_url = "postgres://p/db".into();
+        settings.read_replica_urls = vec!["mysql://r1/db".into()];
+        let err = settings.read_replicas().unwrap_err().to_string();
+        assert!(err.contains("replica 1 is not a postgres"), "{err}");
     }
 
     #[test]

@@ -73,7 +73,8 @@ impl Application {
             self.app.clone(),
             self.key_purge_interval,
         ));
-        let key_refresher = tokio::spawn(refresh_api_keys(self.app));
+        let key_refresher = tokio::spawn(refresh_api_keys(self.app.clone()));
+        let replica_checker = tokio::spawn(check_replicas(self.app));
         let (draining, drain_started) = tokio::sync::oneshot::channel();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -95,7 +96,7 @@ impl Application {
         };
         // Wait for the purge to stop too, so the stores (and their
         // connections) are gone when this returns.
-        for task in [purger, key_refresher] {
+        for task in [purger, key_refresher, replica_checker] {
             task.abort();
             let _ = task.await;
         }
@@ -137,6 +138,19 @@ async fn refresh_api_keys(app: Arc<App>) {
                 tracing::warn!(error = %e, "could not reload API keys; the keys last loaded stay in force");
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Checks the read replicas (up, in recovery, how far behind) every
+/// `CHECK_EVERY`, if there are any.
+async fn check_replicas(app: Arc<App>) {
+    let mut ticks = tokio::time::interval(crate::storage::postgres::REPLICA_CHECK_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if !app.check_replicas().await {
+            return;
         }
     }
 }

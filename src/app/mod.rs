@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
-use crate::storage::{ConnectionStats, Health, OrderStore, Stores, UserStore};
+use crate::storage::{ConnectionStats, Health, OrderStore, ReadStats, Stores, UserStore};
 
 pub mod access;
 pub mod error;
 pub mod idempotency;
 pub mod orders;
+mod sessions;
 pub mod users;
 
 pub use access::{Access, Caller, Denied};
@@ -26,6 +27,7 @@ pub struct App {
     orders: Arc<dyn OrderStore>,
     idempotency: idempotency::Idempotency,
     access: Access,
+    sessions: sessions::Sessions,
     health: Arc<dyn Health>,
 }
 
@@ -39,6 +41,7 @@ impl App {
             orders: stores.orders,
             idempotency: idempotency::Idempotency::new(stores.idempotency_keys),
             access: Access::load(stores.api_keys, anonymous_allowed).await?,
+            sessions: sessions::Sessions::default(),
             health: stores.health,
         })
     }
@@ -56,6 +59,16 @@ impl App {
     /// How the database connections are used right now.
     pub fn connections(&self) -> Vec<ConnectionStats> {
         self.health.connections()
+    }
+
+    /// Where reads went, and how each read replica stands.
+    pub fn reads(&self) -> ReadStats {
+        self.health.reads()
+    }
+
+    /// Checks the read replicas once; `false` when there are none.
+    pub async fn check_replicas(&self) -> bool {
+        self.health.check_replicas().await
     }
 
     /// Deletes idempotency keys past their time to live; returns how many.

@@ -22,7 +22,7 @@ pub async fn require_api_key(
     match app.access().authenticate(credential, writes) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
-            next.run(request).await
+            app.serve_as(caller, !writes, next.run(request)).await
         }
         Err(denied) => ApiError::from(denied).into_response(),
     }

@@ -20,6 +20,7 @@ pub mod idempotency_keys;
 pub mod migrations;
 pub mod orders;
 pub mod postgres;
+pub mod session;
 pub mod sqlite;
 pub mod transaction;
 pub mod users;
@@ -43,6 +44,37 @@ pub trait Health: Send + Sync {
 
     /// One entry per pool or set of shared connections, read now.
     fn connections(&self) -> Vec<ConnectionStats>;
+
+    /// Checks the read replicas once (is each up, in recovery, how far
+    /// behind); `false` when there are none to check.
+    async fn check_replicas(&self) -> bool {
+        false
+    }
+
+    /// Where reads went, and how each replica stands.
+    fn reads(&self) -> ReadStats {
+        ReadStats::default()
+    }
+}
+
+/// Reads served so far by the primary and by each replica.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadStats {
+    /// Reads the primary served (PostgreSQL only).
+    pub primary: u64,
+    pub replicas: Vec<ReplicaStats>,
+}
+
+/// One read replica, at its last check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaStats {
+    /// `host:port`.
+    pub name: String,
+    pub reads: u64,
+    /// Up and in recovery at the last check.
+    pub usable: bool,
+    /// How far behind the primary it was; `None` when not known.
+    pub lag: Option<Duration>,
 }
 
 /// How one pool (or set of shared connections) is used at this moment.

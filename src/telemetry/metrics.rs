@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::storage::ConnectionStats;
+use crate::storage::{ConnectionStats, ReadStats};
 
 pub const HTTP_REQUESTS: &str = "orderly_http_requests_total";
 pub const HTTP_DURATION: &str = "orderly_http_request_duration_seconds";
@@ -19,6 +19,9 @@ pub const IDEMPOTENT_REQUESTS: &str = "orderly_idempotent_requests_total";
 pub const DB_CONNECTIONS: &str = "orderly_db_connections";
 pub const DB_CONNECTIONS_MAX: &str = "orderly_db_connections_max";
 pub const DB_WAITING: &str = "orderly_db_waiting";
+pub const DB_READS: &str = "orderly_db_reads_total";
+pub const DB_REPLICA_LAG: &str = "orderly_db_replica_lag_seconds";
+pub const DB_REPLICA_USABLE: &str = "orderly_db_replica_usable";
 pub const LOG_LINES_DROPPED: &str = "orderly_log_lines_dropped_total";
 pub const BUILD_INFO: &str = "orderly_build_info";
 
@@ -61,8 +64,9 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// The exposition text: what was recorded, plus the gauges read now.
-pub fn render(connections: &[ConnectionStats]) -> String {
+pub fn render(connections: &[ConnectionStats], reads: &ReadStats) -> String {
     let handle = handle();
+    record_reads(reads);
     for pool in connections {
         let name = pool.pool;
         metrics::gauge!(DB_CONNECTIONS_MAX, "pool" => name).set(pool.max as f64);
@@ -74,6 +78,21 @@ pub fn render(connections: &[ConnectionStats]) -> String {
     metrics::counter!(LOG_LINES_DROPPED).absolute(super::logging::dropped_log_lines());
     handle.run_upkeep();
     handle.render()
+}
+
+/// Which target served reads, and each replica's state. Counted by
+/// storage as it goes, copied here at scrape time.
+fn record_reads(reads: &ReadStats) {
+    metrics::counter!(DB_READS, "target" => "primary").absolute(reads.primary);
+    for replica in &reads.replicas {
+        let name = replica.name.clone();
+        metrics::counter!(DB_READS, "target" => name.clone()).absolute(replica.reads);
+        metrics::gauge!(DB_REPLICA_USABLE, "replica" => name.clone())
+            .set(f64::from(u8::from(replica.usable)));
+        // NaN while unknown (down, never caught up with a sample kept).
+        let lag = replica.lag.map_or(f64::NAN, |lag| lag.as_secs_f64());
+        metrics::gauge!(DB_REPLICA_LAG, "replica" => name).set(lag);
+    }
 }
 
 /// Counts one answered request and its latency.

@@ -12,11 +12,14 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres::types::{PgLsn, ToSql};
+use tokio_postgres::{NoTls, Row};
 
 use super::migrations::Migration;
 use super::transaction::Backend;
-use super::{ConnectionStats, Health, StoreError, StoreResult, Tx, READY_PROBE_LIMIT};
+use super::{
+    session, ConnectionStats, Health, ReadStats, StoreError, StoreResult, Tx, READY_PROBE_LIMIT,
+};
 use crate::config::Settings;
 
 mod api_keys;
@@ -24,9 +27,11 @@ mod errors;
 mod idempotency_keys;
 mod orders;
 mod pipelined;
+mod replicas;
 mod transaction;
 mod users;
 
+pub use replicas::CHECK_EVERY as REPLICA_CHECK_EVERY;
 pub use transaction::PgTx;
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -75,6 +80,24 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_RETRIES: u32 = 3;
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The primary's WAL position, read right after a write has committed: a
+/// replica that has replayed this far has that write. The insert position,
+/// not the written or flushed one: it covers the commit even where
+/// `synchronous_commit` is off.
+const WAL_POSITION: &str = "SELECT pg_current_wal_insert_lsn()";
+
+/// Raises the current caller's floor to the position read after its write.
+fn note_written(position: Result<Row, tokio_postgres::Error>) {
+    match position.and_then(|row| row.try_get::<_, PgLsn>(0)) {
+        Ok(position) => session::wrote(position.into()),
+        // The write stands; only this caller's next reads are less sure.
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not read the WAL position after a write; the caller's next reads may miss it"
+        ),
+    }
+}
+
 /// The error for a statement past its limit.
 fn not_answering(limit: Duration) -> StoreError {
     StoreError::Unavailable(format!("PostgreSQL did not answer within {limit:?}"))
@@ -89,6 +112,8 @@ pub struct PgStore {
     /// Shared connections for writes: more, since each commit waits for its
     /// WAL flush and PostgreSQL flushes the commits of many backends at once.
     writers: pipelined::Pipelined,
+    /// Hot standbys that serve reads (none unless configured).
+    replicas: replicas::Replicas,
 }
 
 impl PgStore {
@@ -114,6 +139,7 @@ impl PgStore {
             settings.pg_write_connections as usize,
             limits,
         );
+        let replicas = open_replicas(settings, limits, query_timeout)?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -139,6 +165,7 @@ impl PgStore {
             limits,
             readers,
             writers,
+            replicas,
         })
     }
 
@@ -152,8 +179,83 @@ impl PgStore {
 
     /// A transaction on a pooled connection of its own.
     async fn begin(&self) -> StoreResult<PgTx> {
-        PgTx::begin(self.conn().await?, self.limits.statement).await
+        let tracks = self.tracks_writes();
+        PgTx::begin(self.conn().await?, self.limits.statement, tracks).await
     }
+
+    /// Whether this request's writes must note their WAL position: only
+    /// when replicas may serve its caller's later reads.
+    fn tracks_writes(&self) -> bool {
+        !self.replicas.is_empty() && session::tracking()
+    }
+
+    /// Runs one write statement on the shared connections; its rows.
+    async fn write(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        if !self.tracks_writes() {
+            return self.writers.query(sql, params).await;
+        }
+        let (rows, position) = self.writers.query_then_position(sql, params).await?;
+        note_written(position);
+        Ok(rows)
+    }
+
+    /// Runs one read statement: on a replica if one may serve this
+    /// request (`replicas`), else, or if it fails there, on the primary.
+    async fn read(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        let replica = session::replica_floor().and_then(|floor| self.replicas.pick(floor));
+        if let Some(replica) = replica {
+            match replica.conn.query(sql, params).await {
+                Ok(rows) => {
+                    replica.served();
+                    return Ok(rows);
+                }
+                Err(e) => replica.failed(&e),
+            }
+        }
+        self.replicas.primary_served();
+        self.readers.query(sql, params).await
+    }
+
+    /// Runs one read statement that returns at most one row.
+    async fn read_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Option<Row>> {
+        Ok(self.read(sql, params).await?.into_iter().next())
+    }
+}
+
+/// The configured read replicas, each with shared connections of its own,
+/// under the primary's time limits.
+fn open_replicas(
+    settings: &Settings,
+    limits: Limits,
+    query_timeout: Duration,
+) -> anyhow::Result<replicas::Replicas> {
+    let mut members = Vec::new();
+    for (n, url) in settings.read_replicas()?.iter().enumerate() {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .with_context(|| format!("read replica {} is not a valid PostgreSQL URL", n + 1))?;
+        configure(&mut config, &limits, query_timeout);
+        let name = replicas::name_of(&config, n);
+        // Named once per replica for the life of the process.
+        let pool: &'static str = Box::leak(format!("pg_replica:{name}").into_boxed_str());
+        let conn =
+            pipelined::Pipelined::new(pool, config, settings.pg_read_connections as usize, limits);
+        tracing::info!(replica = %name, "reads may go to this replica");
+        members.push(replicas::Replica::new(name, conn));
+    }
+    Ok(replicas::Replicas::new(members, settings.replica_max_lag()))
 }
 
 /// Connection settings every orderly connection gets, over what the URL
@@ -183,6 +285,13 @@ fn configure(config: &mut tokio_postgres::Config, limits: &Limits, query_timeout
         _ => server_limits,
     };
     config.options(options);
+}
+
+/// The one row a statement returns (an `INSERT ... RETURNING`).
+fn only_row(rows: Vec<Row>) -> StoreResult<Row> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("a statement returned no row")))
 }
 
 /// This backend's side of a transaction the application layer holds.
@@ -250,10 +359,23 @@ impl Health for PgStore {
         self.readers.ping(READY_PROBE_LIMIT).await
     }
 
+    async fn check_replicas(&self) -> bool {
+        if self.replicas.is_empty() {
+            return false;
+        }
+        self.replicas.check(&self.writers).await;
+        true
+    }
+
+    fn reads(&self) -> ReadStats {
+        self.replicas.stats()
+    }
+
     fn connections(&self) -> Vec<ConnectionStats> {
         let pool = self.pool.status();
         let in_use = pool.size.saturating_sub(pool.available);
-        vec![
+        let replicas = self.replicas.members().iter().map(|r| r.conn.stats());
+        let mut all = vec![
             self.readers.stats(),
             self.writers.stats(),
             ConnectionStats {
@@ -263,6 +385,8 @@ impl Health for PgStore {
                 idle: pool.available,
                 waiting: pool.waiting,
             },
-        ]
+        ];
+        all.extend(replicas);
+        all
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{pg_tx, PgStore};
+use super::{only_row, pg_tx, PgStore};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
 use crate::storage::{OrderFilter, OrderStore, StoreResult, Tx};
 
@@ -130,11 +130,7 @@ impl OrderStore for PgStore {
         let params = InsertParams::of(new);
         let params = params.as_params();
         let row = match tx {
-            None => {
-                self.writers
-                    .query_one(INSERT_ORDER_WITH_ITEMS, &params)
-                    .await?
-            }
+            None => only_row(self.write(INSERT_ORDER_WITH_ITEMS, &params).await?)?,
             Some(tx) => {
                 pg_tx(tx)
                     .query_one(INSERT_ORDER_WITH_ITEMS, &params)
@@ -146,8 +142,7 @@ impl OrderStore for PgStore {
 
     async fn get(&self, id: i64) -> StoreResult<Option<Order>> {
         let row = self
-            .readers
-            .query_opt(select_orders!("WHERE o.id = $1"), &[&id])
+            .read_opt(select_orders!("WHERE o.id = $1"), &[&id])
             .await?;
         Ok(row.as_ref().map(from_row))
     }
@@ -160,14 +155,13 @@ impl OrderStore for PgStore {
     ) -> StoreResult<Option<Order>> {
         let sql = "UPDATE orders SET status = $3,
                        updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
-                   WHERE id = $1 AND updated_at = $2";
+                   WHERE id = $1 AND updated_at = $2 RETURNING id";
         let changed = self
-            .writers
-            .execute(sql, &[&id, &seen.timestamp(), &to.as_str()])
+            .write(sql, &[&id, &seen.timestamp(), &to.as_str()])
             .await?;
-        match changed {
-            0 => Ok(None),
-            _ => self.get(id).await,
+        match changed.is_empty() {
+            true => Ok(None),
+            false => self.get(id).await,
         }
     }
 
@@ -178,25 +172,23 @@ impl OrderStore for PgStore {
         let rows = match (&filter.user_id, &status) {
             (None, None) => {
                 let sql = select_orders!("WHERE o.id > $1 ORDER BY o.id LIMIT $2");
-                self.readers.query(sql, &[&after, &fetch]).await?
+                self.read(sql, &[&after, &fetch]).await?
             }
             (Some(user_id), None) => {
                 let sql =
                     select_orders!("WHERE o.user_id = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
-                self.readers.query(sql, &[&after, &fetch, user_id]).await?
+                self.read(sql, &[&after, &fetch, user_id]).await?
             }
             (None, Some(status)) => {
                 let sql =
                     select_orders!("WHERE o.status = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
-                self.readers.query(sql, &[&after, &fetch, status]).await?
+                self.read(sql, &[&after, &fetch, status]).await?
             }
             (Some(user_id), Some(status)) => {
                 let sql = select_orders!(
                     "WHERE o.user_id = $3 AND o.status = $4 AND o.id > $1 ORDER BY o.id LIMIT $2"
                 );
-                self.readers
-                    .query(sql, &[&after, &fetch, user_id, status])
-                    .await?
+                self.read(sql, &[&after, &fetch, user_id, status]).await?
             }
         };
         Ok(rows.iter().map(from_row).collect())

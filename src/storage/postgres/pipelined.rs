@@ -19,7 +19,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::errors::db_error;
-use super::{not_answering, Limits};
+use super::{not_answering, Limits, WAL_POSITION};
 use crate::storage::{ConnectionStats, Counted, StoreError, StoreResult};
 
 /// One shared connection and the statements prepared on it.
@@ -112,18 +112,51 @@ impl Pipelined {
     /// statement's would be: with traffic gone (a balancer took the
     /// instance out on this very probe), the probe is what notices.
     pub async fn ping(&self, limit: Duration) -> StoreResult<()> {
+        self.query_within(limit, "SELECT 1", &[]).await.map(drop)
+    }
+
+    /// Runs one statement, connecting included, within `limit`.
+    pub async fn query_within(
+        &self,
+        limit: Duration,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
         let probe = async {
             let (slot, conn) = self.get().await?;
             self.bounded_within(limit, slot, &conn, async {
-                let statement = conn.prepared("SELECT 1").await?;
-                conn.client.query(&statement, &[]).await
+                let statement = conn.prepared(sql).await?;
+                conn.client.query(&statement, params).await
             })
             .await
         };
         tokio::time::timeout(limit, probe)
             .await
             .map_err(|_| not_answering(limit))?
-            .map(drop)
+    }
+
+    /// Runs one write statement and, pipelined right behind it on the same
+    /// connection (so the server runs it after the write has committed),
+    /// reads the primary's WAL position (`WAL_POSITION`). The write's own
+    /// result decides success; the position's read may fail on its own.
+    pub async fn query_then_position(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<(Vec<Row>, Result<Row, tokio_postgres::Error>)> {
+        let (slot, conn) = self.get().await?;
+        self.bounded(slot, &conn, async {
+            let statement = conn.prepared(sql).await?;
+            let position = conn.prepared(WAL_POSITION).await?;
+            // Both sent before either answer is awaited: in this order,
+            // on this connection, with no round trip in between.
+            let (rows, position) = tokio::join!(
+                conn.client.query(&statement, params),
+                conn.client.query_one(&position, &[])
+            );
+            rows.map(|rows| (rows, position))
+        })
+        .await
     }
 
     /// Runs one statement and returns its rows.

@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::errors::db_error;
-use super::not_answering;
+use super::{not_answering, note_written, WAL_POSITION};
 use crate::storage::StoreResult;
 
 /// How long a background rollback may take before its connection is
@@ -32,16 +32,24 @@ pub struct PgTx {
     /// A statement overstayed `limit`: the server is not answering on this
     /// connection, so nothing more is sent on it and it leaves the pool.
     broken: AtomicBool,
+    /// Read the WAL position after the commit, for the caller's
+    /// read-your-writes (`storage::session`).
+    notes_position: bool,
 }
 
 impl PgTx {
-    pub(super) async fn begin(conn: Object, limit: Duration) -> StoreResult<Self> {
+    pub(super) async fn begin(
+        conn: Object,
+        limit: Duration,
+        notes_position: bool,
+    ) -> StoreResult<Self> {
         // Owned before BEGIN is sent: if this future is dropped after the
         // server has begun, `Drop` still rolls back.
         let tx = Self {
             conn: Some(conn),
             limit,
             broken: AtomicBool::new(false),
+            notes_position,
         };
         tx.bounded(tx.client().batch_execute("BEGIN")).await?;
         Ok(tx)
@@ -110,8 +118,25 @@ impl PgTx {
         .await
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
-        self.end("COMMIT").await
+    pub async fn commit(mut self) -> StoreResult<()> {
+        if !self.notes_position {
+            return self.end("COMMIT").await;
+        }
+        let client = self.client();
+        // The position's query pipelined right behind COMMIT, as on the
+        // shared connections: it runs after the commit, with no round trip.
+        let position = self
+            .bounded(async {
+                let (committed, position) = tokio::join!(
+                    client.batch_execute("COMMIT"),
+                    client.query_one(WAL_POSITION, &[])
+                );
+                committed.map(|()| position)
+            })
+            .await?;
+        self.conn = None;
+        note_written(position);
+        Ok(())
     }
 
     /// Rolls back now, so the transaction's locks (an idempotency key's

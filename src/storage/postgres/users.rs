@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{pg_tx, PgStore};
+use super::{only_row, pg_tx, PgStore};
 use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
 use crate::storage::{StoreResult, Tx, UserStore};
 
@@ -27,7 +27,7 @@ impl UserStore for PgStore {
     async fn create(&self, tx: Option<&mut Tx>, new: &NewUser) -> StoreResult<User> {
         let params: [&(dyn ToSql + Sync); 2] = [&new.email.as_str(), &new.name.as_str()];
         let row = match tx {
-            None => self.writers.query_one(INSERT, &params).await?,
+            None => only_row(self.write(INSERT, &params).await?)?,
             Some(tx) => pg_tx(tx).query_one(INSERT, &params).await?,
         };
         Ok(from_row(&row))
@@ -35,13 +35,13 @@ impl UserStore for PgStore {
 
     async fn get(&self, id: i64) -> StoreResult<Option<User>> {
         let sql = "SELECT id, email, name, created_at, updated_at FROM users WHERE id = $1";
-        let row = self.readers.query_opt(sql, &[&id]).await?;
+        let row = self.read_opt(sql, &[&id]).await?;
         Ok(row.as_ref().map(from_row))
     }
 
     async fn exists(&self, id: i64) -> StoreResult<bool> {
         let sql = "SELECT 1 FROM users WHERE id = $1";
-        Ok(self.readers.query_opt(sql, &[&id]).await?.is_some())
+        Ok(self.read_opt(sql, &[&id]).await?.is_some())
     }
 
     async fn update(
@@ -63,16 +63,13 @@ impl UserStore for PgStore {
         };
         let email = patch.email.as_ref().map(|e| e.as_str());
         let name = patch.name.as_ref().map(|n| n.as_str());
-        let row = self
-            .writers
-            .query_opt(sql, &[&id, &email, &name, &versions])
-            .await?;
-        Ok(row.as_ref().map(from_row))
+        let rows = self.write(sql, &[&id, &email, &name, &versions]).await?;
+        Ok(rows.first().map(from_row))
     }
 
     async fn delete(&self, id: i64) -> StoreResult<bool> {
-        let sql = "DELETE FROM users WHERE id = $1";
-        Ok(self.writers.execute(sql, &[&id]).await? > 0)
+        let sql = "DELETE FROM users WHERE id = $1 RETURNING id";
+        Ok(!self.write(sql, &[&id]).await?.is_empty())
     }
 
     async fn list(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
@@ -83,12 +80,12 @@ impl UserStore for PgStore {
             None => {
                 let sql = "SELECT id, email, name, created_at, updated_at FROM users
                            WHERE id > $1 ORDER BY id LIMIT $2";
-                self.readers.query(sql, &[&after, &fetch]).await?
+                self.read(sql, &[&after, &fetch]).await?
             }
             Some(email) => {
                 let sql = "SELECT id, email, name, created_at, updated_at FROM users
                            WHERE lower(email) = lower($3) AND id > $1 ORDER BY id LIMIT $2";
-                self.readers.query(sql, &[&after, &fetch, &email]).await?
+                self.read(sql, &[&after, &fetch, &email]).await?
             }
         };
         Ok(rows.iter().map(from_row).collect())
