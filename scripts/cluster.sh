@@ -5,6 +5,7 @@
 #
 #   bash scripts/cluster.sh up       # (re)creates it; prints the URLs
 #   bash scripts/cluster.sh status   # who runs, who replicates, the lag
+#   bash scripts/cluster.sh failover # promotes standby1, standby2 follows it
 #   bash scripts/cluster.sh down     # stops everything, removes it all
 #
 # ORDERLY_CLUSTER_DIR (default /tmp/orderly-cluster) holds the three data
@@ -101,6 +102,34 @@ EOF
   echo "both, for DATABASE_URL: postgres://postgres@127.0.0.1:$port,127.0.0.1:$((port + 1))/postgres?target_session_attrs=read-write"
 }
 
+# What an HA tool (pg_auto_failover, Patroni) does when the primary is
+# lost, by hand: promote the synchronous standby, which has every commit
+# the primary acknowledged; let it accept writes at once, without a
+# synchronous standby until one follows it (as pg_auto_failover's
+# wait_primary does); point standby2 at it and make standby2 synchronous
+# once it streams. The old primary must stay down: bringing it back as a
+# primary would split the history (rebuild it as a standby instead).
+failover() {
+  local new_port; new_port=$(node_port standby1)
+  sql standby1 "ALTER SYSTEM SET synchronous_standby_names = ''" >/dev/null
+  sql standby1 "SELECT pg_reload_conf()" >/dev/null
+  as_postgres "$bin/pg_ctl" -D "$dir/standby1" promote -w -t 30 >/dev/null
+  echo "standby1 promoted: writes go to port $new_port, with no synchronous standby yet"
+  sql standby1 "SELECT pg_create_physical_replication_slot('standby2')" >/dev/null
+  sql standby2 "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=$new_port user=postgres application_name=standby2'" >/dev/null
+  sql standby2 "SELECT pg_reload_conf()" >/dev/null
+  for _ in $(seq 1 100); do
+    if [ "$(sql standby1 "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'standby2' AND state = 'streaming'")" = 1 ]; then
+      sql standby1 "ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (standby2)'" >/dev/null
+      sql standby1 "SELECT pg_reload_conf()" >/dev/null
+      echo "standby2 follows standby1, synchronously"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "standby2 did not follow standby1 within 10 s (it may hold WAL the new primary never got: rebuild it); standby1 runs without a synchronous standby" >&2
+}
+
 status() {
   for node in "${nodes[@]}"; do
     if [ -f "$dir/$node/postmaster.pid" ] && as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$(node_port "$node")"; then
@@ -121,5 +150,6 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  failover) failover ;;
+  *) echo "usage: $0 up|status|failover|down" >&2; exit 2 ;;
 esac
