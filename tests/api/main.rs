@@ -12,6 +12,7 @@ mod instances;
 mod migrations;
 mod operations;
 mod orders;
+mod replication;
 mod requests;
 mod seed;
 mod users;

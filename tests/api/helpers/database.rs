@@ -29,6 +29,10 @@ pub enum TestDatabase {
     Sqlite {
         dir: tempfile::TempDir,
     },
+    /// A PostgreSQL database the test made itself (a throwaway cluster's).
+    Given {
+        url: String,
+    },
 }
 
 /// The test's own connection pool on the app's database, for plain SQL.
@@ -80,12 +84,13 @@ impl TestDatabase {
         match self {
             Self::Postgres { schema, .. } => pg_schemas::url(Some(schema)),
             Self::Sqlite { dir } => format!("sqlite://{}", dir.path().join("orderly.db").display()),
+            Self::Given { url } => url.clone(),
         }
     }
 
     pub async fn pool(&self) -> DbPool {
         match self {
-            Self::Postgres { .. } => {
+            Self::Postgres { .. } | Self::Given { .. } => {
                 let mut config = deadpool_postgres::Config::new();
                 config.url = Some(self.url());
                 let pool = config

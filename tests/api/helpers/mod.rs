@@ -7,6 +7,7 @@ use orderly::config::Settings;
 use orderly::startup::Application;
 use serde_json::Value;
 
+pub mod cluster;
 pub mod database;
 pub mod pg_schemas;
 pub mod process;

@@ -162,7 +162,17 @@ impl OrderlyProcess {
     /// loopback port, logging JSON, with `env` on top; returns once it
     /// serves.
     pub async fn start(backend: Backend, env: &[(&str, &str)]) -> Self {
-        let database = TestDatabase::create(backend).await;
+        Self::start_on(TestDatabase::create(backend).await, env).await
+    }
+
+    /// Starts `orderly` on the PostgreSQL database at `url`, which the
+    /// test made itself (a throwaway cluster's).
+    pub async fn start_on_url(url: &str, env: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::Given { url: url.into() };
+        Self::start_on(database, env).await
+    }
+
+    async fn start_on(database: TestDatabase, env: &[(&str, &str)]) -> Self {
         let db_pool = database.pool().await;
         let env: Vec<(String, String)> = env
             .iter()

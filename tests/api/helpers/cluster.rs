@@ -1,0 +1,185 @@
+//! A throwaway PostgreSQL primary with two hot standbys (the first
+//! synchronous), made by `scripts/cluster.sh` on loopback ports of the
+//! test's own, never the shared server. Removed when dropped, panics
+//! included; a cluster left by a killed run is removed by the next `up`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tokio_postgres::NoTls;
+
+pub struct Cluster {
+    dir: String,
+    port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    Primary,
+    Standby1,
+    Standby2,
+}
+
+impl Cluster {
+    /// A cluster in `/tmp/orderly-test-<name>` with its primary on `port`
+    /// and the standbys on the next two ports.
+    pub fn up(name: &str, port: u16) -> Self {
+        let cluster = Self {
+            dir: format!("/tmp/orderly-test-{name}"),
+            port,
+        };
+        cluster.run("up");
+        cluster
+    }
+
+    fn run(&self, action: &str) -> String {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(action)
+            .env("ORDERLY_CLUSTER_DIR", &self.dir)
+            .env("ORDERLY_CLUSTER_PORT", self.port.to_string())
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "scripts/cluster.sh {action} failed: it needs PostgreSQL's server binaries \
+             (/usr/lib/postgresql/*/bin, or PG_BIN) and root, to run them as the postgres user; \
+             ports {}-{} free.\n{}{}",
+            self.port,
+            self.port + 2,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn port_of(&self, node: Node) -> u16 {
+        self.port
+            + match node {
+                Node::Primary => 0,
+                Node::Standby1 => 1,
+                Node::Standby2 => 2,
+            }
+    }
+
+    pub fn url(&self, node: Node) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres",
+            self.port_of(node)
+        )
+    }
+
+    /// The primary's URL for orderly: either server that accepts writes.
+    pub fn writable_url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+            self.port_of(Node::Primary),
+            self.port_of(Node::Standby1)
+        )
+    }
+
+    /// Both standbys, as `ORDERLY_READ_REPLICA_URLS`.
+    pub fn replica_urls(&self) -> String {
+        format!("{},{}", self.url(Node::Standby1), self.url(Node::Standby2))
+    }
+
+    /// Runs `sql` on `node`; the first column of the first row, as text.
+    pub async fn sql(&self, node: Node, sql: &str) -> String {
+        let (client, connection) = tokio_postgres::connect(&self.url(node), NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {node:?}: {e}"));
+        tokio::spawn(connection);
+        let rows = client
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} on {node:?}: {e}"));
+        rows.iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Pauses replay on both standbys, and waits until it has stopped.
+    pub async fn pause_replay(&self) {
+        for node in [Node::Standby1, Node::Standby2] {
+            self.sql(node, "SELECT pg_wal_replay_pause()").await;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while self
+                .sql(node, "SELECT pg_get_wal_replay_pause_state()")
+                .await
+                != "paused"
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{node:?} did not pause"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    /// Waits (10 s at most) until both standbys have replayed all the
+    /// primary has written.
+    pub async fn until_standbys_replayed_all(&self) {
+        let written = self.sql(Node::Primary, "SELECT pg_current_wal_lsn()").await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        for node in [Node::Standby1, Node::Standby2] {
+            let caught_up = format!("SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn");
+            while self.sql(node, &caught_up).await != "t" {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{node:?} did not catch up"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    pub async fn resume_replay(&self) {
+        for node in [Node::Standby1, Node::Standby2] {
+            self.sql(node, "SELECT pg_wal_replay_resume()").await;
+        }
+    }
+
+    /// The primary crashes: `pg_ctl stop -m immediate`, every backend
+    /// killed at once, nothing flushed or said goodbye.
+    pub fn crash_primary(&self) {
+        let bin = Command::new("bash")
+            .args([
+                "-c",
+                "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1",
+            ])
+            .output()
+            .expect("bash runs");
+        let bin = std::env::var("PG_BIN")
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bin.stdout).trim().to_owned());
+        let stopped = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{bin}/pg_ctl"))
+            .args([
+                "-D",
+                &format!("{}/primary", self.dir),
+                "stop",
+                "-m",
+                "immediate",
+                "-w",
+            ])
+            .output()
+            .expect("runuser runs");
+        assert!(stopped.status.success(), "pg_ctl stop: {stopped:?}");
+    }
+
+    /// Promotes standby1 and points standby2 at it (`cluster.sh failover`).
+    pub fn fail_over(&self) -> String {
+        self.run("failover")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.run("down"));
+    }
+}
