@@ -11,15 +11,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 admin_url=${ORDERLY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-venv="$root/.venv-blackbox"
 
 cargo build --quiet --bin orderly
-
-if [ ! -x "$venv/bin/pytest" ] || ! cmp -s tests/blackbox/requirements.txt "$venv/requirements.txt"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/blackbox/requirements.txt
-  cp tests/blackbox/requirements.txt "$venv/requirements.txt"
-fi
+# shellcheck source=scripts/lib/blackbox-venv.sh
+. scripts/lib/blackbox-venv.sh
 
 log=$(mktemp)
 # shellcheck source=scripts/lib/orderly-on-fresh-database.sh
