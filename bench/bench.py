@@ -8,6 +8,14 @@ users and 5,000 orders of 3 items. Scenarios run interleaved (scenario by
 scenario, every target in turn), for --rounds rounds; each run is wrk (or
 pgbench) for --duration seconds at --connections connections.
 
+Replication targets (not in the default set): orderly-pg+cluster runs on
+the primary of a throwaway cluster (scripts/cluster.sh: a primary and two
+hot standbys, the first synchronous) with no replicas configured, and
+orderly-pg+replicas on the same primary with both standbys as read
+replicas: on one machine replicas add no cores, so the two measure the
+cost of routing reads, and the replicas target reports which server
+served its reads.
+
 Run through bench/run.sh, which installs what this needs.
 """
 
@@ -42,8 +50,15 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def db_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+CLUSTER_PORT = int(os.environ.get("BENCH_CLUSTER_PORT", "55832"))
+CLUSTER_ENV = {**os.environ, "ORDERLY_CLUSTER_DIR": "/tmp/orderly-bench-cluster",
+               "ORDERLY_CLUSTER_PORT": str(CLUSTER_PORT)}
+CLUSTER_ADMIN_URL = f"postgres://postgres@127.0.0.1:{CLUSTER_PORT}/postgres"
+STANDBYS = [f"127.0.0.1:{CLUSTER_PORT + 1}", f"127.0.0.1:{CLUSTER_PORT + 2}"]
+
+
+def db_url(name: str, admin_url: str = ADMIN_URL) -> str:
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def psql(url: str, sql: str) -> str:
@@ -64,10 +79,10 @@ def cursor_after(user_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{user_id}".encode()).decode().rstrip("=")
 
 
-def fresh_pg_database(name: str, users: int = USERS, orders: int = ORDERS) -> str:
-    psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    psql(ADMIN_URL, f"CREATE DATABASE {name}")
-    url = db_url(name)
+def fresh_pg_database(name: str, users: int = USERS, orders: int = ORDERS, admin_url: str = ADMIN_URL) -> str:
+    psql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(admin_url, f"CREATE DATABASE {name}")
+    url = db_url(name, admin_url)
     subprocess.run([str(ORDERLY), "migrate"], env={**os.environ, "DATABASE_URL": url},
                    check=True, capture_output=True)
     psql(url, f"""
@@ -241,9 +256,50 @@ class PgbenchTarget:
         return None
 
 
+def cluster(action: str):
+    subprocess.run(["bash", str(ROOT / "scripts" / "cluster.sh"), action], env=CLUSTER_ENV,
+                   check=True, capture_output=True)
+
+
+def until_standbys_replayed(url_of_primary: str):
+    """Waits until both standbys have replayed all the primary has written."""
+    written = psql(url_of_primary, "SELECT pg_current_wal_lsn()")
+    for standby in STANDBYS:
+        for _ in range(300):
+            if psql(f"postgres://postgres@{standby}/postgres",
+                    f"SELECT pg_last_wal_replay_lsn() >= '{written}'") == "t":
+                break
+            time.sleep(0.1)
+        else:
+            raise SystemExit(f"standby {standby} did not catch up")
+
+
+def read_share(port: int) -> dict:
+    """orderly_db_reads_total by target, from a running orderly's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    prefix = 'orderly_db_reads_total{target="'
+    return {line[len(prefix):].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line.startswith(prefix)}
+
+
 def build_targets(args, workdir: pathlib.Path) -> list:
     targets = []
     wanted = args.targets.split(",")
+    if any(name in wanted for name in ("orderly-pg+cluster", "orderly-pg+replicas")):
+        log("starting a throwaway cluster (scripts/cluster.sh up)")
+        cluster("up")
+        url = fresh_pg_database("orderly_bench_cluster", admin_url=CLUSTER_ADMIN_URL)
+        until_standbys_replayed(url)
+        if "orderly-pg+cluster" in wanted:
+            targets.append(HttpTarget("orderly-pg+cluster", [str(ORDERLY)],
+                                      {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
+                                      log_path=workdir / "orderly-pg+cluster.log"))
+        if "orderly-pg+replicas" in wanted:
+            replicas = ",".join(f"postgres://postgres@{s}/orderly_bench_cluster" for s in STANDBYS)
+            targets.append(HttpTarget("orderly-pg+replicas", [str(ORDERLY)],
+                                      {"DATABASE_URL": url, "RUST_LOG": args.orderly_log,
+                                       "ORDERLY_READ_REPLICA_URLS": replicas},
+                                      log_path=workdir / "orderly-pg+replicas.log"))
     if "pgbench" in wanted:
         targets.append(PgbenchTarget(fresh_pg_database("orderly_bench_pgbench")))
     # `+key`: the same, serving with an API key that every request sends.
@@ -277,7 +333,9 @@ def main():
     parser.add_argument("--connections", type=int, default=32, help="connections per run (default 32)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (default 1)")
     parser.add_argument("--targets", default="pgbench,orderly-pg,orderly-sqlite,fastapi-1w,fastapi-2w",
-                        help="also orderly-pg+key and orderly-sqlite+key: serving with an API key, sent by every request")
+                        help="also orderly-pg+key and orderly-sqlite+key (serving with an API key, sent by every "
+                             "request), orderly-pg+cluster and orderly-pg+replicas (a throwaway cluster's primary, "
+                             "without and with its two standbys as read replicas)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--curve", default="16,64,256", help="get_user connection counts ('' to skip)")
     parser.add_argument("--deep-rows", type=int, default=1_000_000, help="rows for the list-depth test (0 skips)")
@@ -314,6 +372,8 @@ def main():
                     f"non-2xx {r['non_2xx']}")
         for t in targets:
             results["peak_rss_mib"][t.name] = t.peak_rss_mib()
+            if t.name.startswith("orderly-pg"):
+                results.setdefault("reads_by_target", {})[t.name] = read_share(t.port)
             if getattr(t, "log_path", None) and t.log_path.exists():
                 with open(t.log_path, "rb") as f:
                     results.setdefault("log_lines", {})[t.name] = sum(1 for _ in f)
@@ -323,6 +383,8 @@ def main():
     finally:
         for t in targets:
             t.stop()
+        if any(t.name in ("orderly-pg+cluster", "orderly-pg+replicas") for t in targets):
+            cluster("down")
     try:
         if args.deep_rows:
             results["depth"] = depth_test(args, workdir)

@@ -121,6 +121,8 @@ impl PgStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        // Several hosts: the operator means to fail over to a standby.
+        let failover_expected = config.get_hosts().len() > 1;
         let query_timeout = settings.db_query_timeout();
         let limits = Limits {
             connect: settings.db_connect_timeout(),
@@ -160,6 +162,9 @@ impl PgStore {
             .await
             .context("could not connect to PostgreSQL")?;
         migrate(&mut client, MIGRATIONS).await?;
+        if failover_expected {
+            warn_unless_synchronous(&client).await;
+        }
         Ok(Self {
             pool,
             limits,
@@ -256,6 +261,23 @@ fn open_replicas(
         members.push(replicas::Replica::new(name, conn));
     }
     Ok(replicas::Replicas::new(members, settings.replica_max_lag()))
+}
+
+/// A failover loses nothing acknowledged only if every commit waits for a
+/// synchronous standby: say so at start-up when the primary does not.
+async fn warn_unless_synchronous(client: &tokio_postgres::Client) {
+    let sql = "SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')";
+    let Ok(row) = client.query_one(sql, &[]).await else {
+        return;
+    };
+    let (standbys, commit): (String, String) = (row.get(0), row.get(1));
+    if standbys.trim().is_empty() || matches!(commit.as_str(), "off" | "local") {
+        tracing::warn!(
+            synchronous_standby_names = %standbys,
+            synchronous_commit = %commit,
+            "DATABASE_URL names several hosts, but the primary acknowledges commits before any standby has them: a failover may lose acknowledged writes"
+        );
+    }
 }
 
 /// Connection settings every orderly connection gets, over what the URL

@@ -144,9 +144,9 @@ impl Cluster {
         }
     }
 
-    /// The primary crashes: `pg_ctl stop -m immediate`, every backend
-    /// killed at once, nothing flushed or said goodbye.
-    pub fn crash_primary(&self) {
+    /// `node` crashes: `pg_ctl stop -m immediate`, every backend killed
+    /// at once, nothing flushed or said goodbye.
+    pub fn crash(&self, node: Node) {
         let bin = Command::new("bash")
             .args([
                 "-c",
@@ -156,12 +156,17 @@ impl Cluster {
             .expect("bash runs");
         let bin = std::env::var("PG_BIN")
             .unwrap_or_else(|_| String::from_utf8_lossy(&bin.stdout).trim().to_owned());
+        let data = match node {
+            Node::Primary => "primary",
+            Node::Standby1 => "standby1",
+            Node::Standby2 => "standby2",
+        };
         let stopped = Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(format!("{bin}/pg_ctl"))
             .args([
                 "-D",
-                &format!("{}/primary", self.dir),
+                &format!("{}/{data}", self.dir),
                 "stop",
                 "-m",
                 "immediate",

@@ -3,7 +3,8 @@
 //! caller's reads are served by the stale replicas; once replay resumes,
 //! the writer's reads go to the replicas again. Writes of both kinds: on
 //! the shared pipelined connections (no idempotency key) and in a
-//! transaction on a pooled connection (with one).
+//! transaction on a pooled connection (with one). Last, a replica that
+//! dies is skipped with no error to the client.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -140,6 +141,28 @@ async fn a_caller_reads_its_own_writes_while_the_replicas_stand_still() {
     let served = replica_reads(&client, &base, &names).await - before;
     assert_eq!(served, 5.0, "all five reads on replicas");
     assert_eq!(reads_by(&client, &base, "primary").await, primary_before);
+    // A replica that dies is skipped, with no error to the client.
+    cluster.crash(Node::Standby2);
+    for _ in 0..10 {
+        let got = as_other(client.get(&order_url)).send().await.unwrap();
+        assert_eq!(
+            got.status(),
+            StatusCode::OK,
+            "a read while a replica is down"
+        );
+    }
+    tokio::time::sleep(3 * orderly::storage::postgres::REPLICA_CHECK_EVERY).await;
+    let text = super::scrape(&client, &base).await;
+    let usable = format!("orderly_db_replica_usable{{replica=\"{}\"}}", names[1]);
+    assert_eq!(super::sample(&text, &usable), Some(0.0), "{text}");
+    let live_before = reads_by(&client, &base, &names[0]).await;
+    for _ in 0..4 {
+        let got = as_other(client.get(&order_url)).send().await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK);
+    }
+    let live = reads_by(&client, &base, &names[0]).await - live_before;
+    assert_eq!(live, 4.0, "the live replica serves every read");
+
     println!(
         "read-your-writes: {primary_reads} reads of the writer on the primary while replay was paused; \
          the other caller's 2 on paused replicas (404); after resuming, 5 of 5 on replicas"
