@@ -7,11 +7,16 @@
 //! from a deadpool-postgres pool, which also runs migrations and purges.
 //! Each resource's trait is implemented in its own file.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use tokio::task::JoinHandle;
 use tokio_postgres::types::{PgLsn, ToSql};
 use tokio_postgres::{NoTls, Row};
 
@@ -114,6 +119,41 @@ pub struct PgStore {
     writers: pipelined::Pipelined,
     /// Hot standbys that serve reads (none unless configured).
     replicas: replicas::Replicas,
+    /// Commits on the pool's connections that PostgreSQL kept without the
+    /// synchronous standby (`pipelined::drive`), counted over the pool.
+    unconfirmed_commits: Arc<AtomicU64>,
+}
+
+/// Opens the pool's connections as tokio-postgres does, but drives each
+/// with `pipelined::drive`, which counts commits kept without the
+/// synchronous standby.
+struct WatchedConnect {
+    unconfirmed_commits: Arc<AtomicU64>,
+}
+
+impl deadpool_postgres::Connect for WatchedConnect {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Pin<
+        Box<
+            dyn Future<
+                    Output = Result<
+                        (tokio_postgres::Client, JoinHandle<()>),
+                        tokio_postgres::Error,
+                    >,
+                > + Send
+                + '_,
+        >,
+    > {
+        let config = config.clone();
+        let unconfirmed_commits = self.unconfirmed_commits.clone();
+        Box::pin(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            let driver = tokio::spawn(pipelined::drive(connection, unconfirmed_commits));
+            Ok((client, driver))
+        })
+    }
 }
 
 impl PgStore {
@@ -142,9 +182,12 @@ impl PgStore {
             limits,
         );
         let replicas = open_replicas(settings, limits, query_timeout)?;
-        let manager = Manager::from_config(
+        let unconfirmed_commits = Arc::new(AtomicU64::new(0));
+        let manager = Manager::from_connect(
             config,
-            NoTls,
+            WatchedConnect {
+                unconfirmed_commits: unconfirmed_commits.clone(),
+            },
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -171,6 +214,7 @@ impl PgStore {
             readers,
             writers,
             replicas,
+            unconfirmed_commits,
         })
     }
 
@@ -185,7 +229,8 @@ impl PgStore {
     /// A transaction on a pooled connection of its own.
     async fn begin(&self) -> StoreResult<PgTx> {
         let tracks = self.tracks_writes();
-        PgTx::begin(self.conn().await?, self.limits.statement, tracks).await
+        let watch = self.unconfirmed_commits.clone();
+        PgTx::begin(self.conn().await?, self.limits.statement, tracks, watch).await
     }
 
     /// Whether this request's writes must note their WAL position: only

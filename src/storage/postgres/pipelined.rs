@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
 
 use super::errors::db_error;
 use super::{not_answering, Limits, WAL_POSITION};
@@ -33,6 +33,9 @@ struct SharedConn {
     abandoned: AtomicBool,
     /// When the server last answered a statement on it (`Pipelined::now`).
     answered_at: AtomicU64,
+    /// Commits on it that PostgreSQL kept without the synchronous
+    /// standby's confirmation (`drive`).
+    unconfirmed_commits: Arc<AtomicU64>,
 }
 
 impl SharedConn {
@@ -236,10 +239,19 @@ impl Pipelined {
         work: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> StoreResult<T> {
         let _busy = Counted::enter(&slot.in_flight);
+        let unconfirmed_before = conn.unconfirmed_commits.load(Ordering::Relaxed);
         match tokio::time::timeout(limit, work).await {
             Ok(result) => {
                 conn.answered_at.store(self.now(), Ordering::Relaxed);
-                result.map_err(db_error)
+                let result = result.map_err(db_error)?;
+                if conn.unconfirmed_commits.load(Ordering::Relaxed) != unconfirmed_before {
+                    // This statement, or one pipelined beside it, committed
+                    // on the primary alone: not acknowledged (`drive`).
+                    return Err(StoreError::Unavailable(
+                        "the commit was not confirmed by the synchronous standby".into(),
+                    ));
+                }
+                Ok(result)
             }
             Err(_) => {
                 let silent_for = self.now() - conn.answered_at.load(Ordering::Relaxed);
@@ -283,17 +295,15 @@ impl Pipelined {
         let (client, connection) = connected.inspect_err(|_| {
             slot.failed_at.store(self.now(), Ordering::Relaxed);
         })?;
-        let driver = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "shared PostgreSQL connection closed");
-            }
-        });
+        let unconfirmed_commits = Arc::new(AtomicU64::new(0));
+        let driver = tokio::spawn(drive(connection, unconfirmed_commits.clone()));
         let conn = Arc::new(SharedConn {
             client,
             statements: Mutex::new(HashMap::new()),
             driver: driver.abort_handle(),
             abandoned: AtomicBool::new(false),
             answered_at: AtomicU64::new(self.now()),
+            unconfirmed_commits,
         });
         *slot.conn.write().expect("not poisoned") = Some(conn.clone());
         Ok((slot, conn))
@@ -314,6 +324,53 @@ impl Pipelined {
             waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Drives one connection's socket until it closes (a shared one's, or a
+/// pooled one's: `WatchedConnect`), and watches its notices for one: when a commit waits for the synchronous standby past
+/// `statement_timeout`, PostgreSQL stops waiting, keeps the commit on the
+/// primary alone, and says so only in a WARNING, sent before the
+/// statement's own answer. Counting it here, before that answer reaches
+/// the statement, lets the statement's runner (`bounded_within`,
+/// `PgTx::commit`) refuse to acknowledge the write: a failover to the
+/// standby would lose it.
+pub(super) async fn drive(
+    mut connection: tokio_postgres::Connection<
+        tokio_postgres::Socket,
+        tokio_postgres::tls::NoTlsStream,
+    >,
+    unconfirmed_commits: Arc<AtomicU64>,
+) {
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(notice))) if is_unconfirmed_commit(&notice) => {
+                unconfirmed_commits.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    notice = notice.message(),
+                    "PostgreSQL kept a commit without its synchronous standby; the write is not acknowledged"
+                );
+            }
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                tracing::info!("{}: {}", notice.severity(), notice.message());
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "PostgreSQL connection closed");
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+/// PostgreSQL's warning for a wait for synchronous replication cut short
+/// (by `statement_timeout` or a cancel), the commit kept locally. Matched
+/// by its text, as it has no SQLSTATE of its own; servers whose
+/// `lc_messages` is not English word it otherwise.
+fn is_unconfirmed_commit(notice: &tokio_postgres::error::DbError) -> bool {
+    notice
+        .message()
+        .starts_with("canceling wait for synchronous replication")
 }
 
 fn live(slot: &Slot) -> Option<Arc<SharedConn>> {

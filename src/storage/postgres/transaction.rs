@@ -9,7 +9,8 @@
 //! overstays it is discarded, never reused.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Object;
@@ -18,7 +19,7 @@ use tokio_postgres::Row;
 
 use super::errors::db_error;
 use super::{not_answering, note_written, WAL_POSITION};
-use crate::storage::StoreResult;
+use crate::storage::{StoreError, StoreResult};
 
 /// How long a background rollback may take before its connection is
 /// discarded instead (closing it rolls back on the server too).
@@ -35,6 +36,8 @@ pub struct PgTx {
     /// Read the WAL position after the commit, for the caller's
     /// read-your-writes (`storage::session`).
     notes_position: bool,
+    /// The pool's count of commits kept without the synchronous standby.
+    unconfirmed_commits: Arc<AtomicU64>,
 }
 
 impl PgTx {
@@ -42,6 +45,7 @@ impl PgTx {
         conn: Object,
         limit: Duration,
         notes_position: bool,
+        unconfirmed_commits: Arc<AtomicU64>,
     ) -> StoreResult<Self> {
         // Owned before BEGIN is sent: if this future is dropped after the
         // server has begun, `Drop` still rolls back.
@@ -50,6 +54,7 @@ impl PgTx {
             limit,
             broken: AtomicBool::new(false),
             notes_position,
+            unconfirmed_commits,
         };
         tx.bounded(tx.client().batch_execute("BEGIN")).await?;
         Ok(tx)
@@ -118,24 +123,39 @@ impl PgTx {
         .await
     }
 
+    /// Commits. Fails (503) when PostgreSQL kept the commit without the
+    /// synchronous standby's confirmation (`pipelined::drive`): on the
+    /// primary, but not acknowledged.
     pub async fn commit(mut self) -> StoreResult<()> {
-        if !self.notes_position {
-            return self.end("COMMIT").await;
-        }
+        let unconfirmed_before = self.unconfirmed_commits.load(Ordering::Relaxed);
         let client = self.client();
-        // The position's query pipelined right behind COMMIT, as on the
-        // shared connections: it runs after the commit, with no round trip.
-        let position = self
-            .bounded(async {
-                let (committed, position) = tokio::join!(
-                    client.batch_execute("COMMIT"),
-                    client.query_one(WAL_POSITION, &[])
-                );
-                committed.map(|()| position)
-            })
-            .await?;
+        let position = if self.notes_position {
+            // The position's query pipelined right behind COMMIT, as on
+            // the shared connections: it runs after the commit, with no
+            // round trip.
+            let position = self
+                .bounded(async {
+                    let (committed, position) = tokio::join!(
+                        client.batch_execute("COMMIT"),
+                        client.query_one(WAL_POSITION, &[])
+                    );
+                    committed.map(|()| position)
+                })
+                .await?;
+            Some(position)
+        } else {
+            self.bounded(client.batch_execute("COMMIT")).await?;
+            None
+        };
         self.conn = None;
-        note_written(position);
+        if self.unconfirmed_commits.load(Ordering::Relaxed) != unconfirmed_before {
+            return Err(StoreError::Unavailable(
+                "the commit was not confirmed by the synchronous standby".into(),
+            ));
+        }
+        if let Some(position) = position {
+            note_written(position);
+        }
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 
 mod failover;
 mod read_your_writes;
+mod sync_standby;
 
 use std::time::Duration;
 
