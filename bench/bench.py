@@ -261,19 +261,6 @@ def cluster(action: str):
                    check=True, capture_output=True)
 
 
-def until_standbys_replayed(url_of_primary: str):
-    """Waits until both standbys have replayed all the primary has written."""
-    written = psql(url_of_primary, "SELECT pg_current_wal_lsn()")
-    for standby in STANDBYS:
-        for _ in range(300):
-            if psql(f"postgres://postgres@{standby}/postgres",
-                    f"SELECT pg_last_wal_replay_lsn() >= '{written}'") == "t":
-                break
-            time.sleep(0.1)
-        else:
-            raise SystemExit(f"standby {standby} did not catch up")
-
-
 def read_share(port: int) -> dict:
     """orderly_db_reads_total by target, from a running orderly's /metrics."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
@@ -289,7 +276,7 @@ def build_targets(args, workdir: pathlib.Path) -> list:
         log("starting a throwaway cluster (scripts/cluster.sh up)")
         cluster("up")
         url = fresh_pg_database("orderly_bench_cluster", admin_url=CLUSTER_ADMIN_URL)
-        until_standbys_replayed(url)
+        cluster("caught-up")
         if "orderly-pg+cluster" in wanted:
             targets.append(HttpTarget("orderly-pg+cluster", [str(ORDERLY)],
                                       {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},

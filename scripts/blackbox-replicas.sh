@@ -29,18 +29,11 @@ name="orderly_blackbox_replicas"
 trap 'orderly_stop; bash scripts/cluster.sh down; rm -f "$log"' EXIT
 bash scripts/cluster.sh up >/dev/null
 
-on() { psql "postgres://postgres@$1/postgres" -qAtX -v ON_ERROR_STOP=1 -c "$2"; }
 metrics() { curl -fsS --max-time 5 "$base_url/metrics"; }
 reads_by() { metrics | awk -v s="orderly_db_reads_total{target=\"$1\"}" '$1 == s { print $2 }'; }
 replica_reads() { echo $(( $(reads_by "${standbys[0]}" || echo 0) + $(reads_by "${standbys[1]}" || echo 0) )); }
 until_replayed_all() {
-  local written; written=$(on "127.0.0.1:$primary_port" "SELECT pg_current_wal_lsn()")
-  for standby in "${standbys[@]}"; do
-    for _ in $(seq 1 100); do
-      [ "$(on "$standby" "SELECT pg_last_wal_replay_lsn() >= '$written'")" = t ] && break
-      sleep 0.1
-    done
-  done
+  bash scripts/cluster.sh caught-up
   sleep 0.3 # orderly checks its replicas every 100 ms
 }
 fail() { echo "blackbox-replicas: $*" >&2; metrics | grep -E '^orderly_db_(reads|replica)' >&2 || true; exit 1; }
@@ -51,13 +44,7 @@ replicas="postgres://postgres@${standbys[0]}/$name,postgres://postgres@${standby
 ORDERLY_READ_REPLICA_URLS=$replicas ORDERLY_REPLICA_MAX_LAG_MS=600000 \
   orderly_start "$name" "${CARGO_TARGET_DIR:-$root/target}/debug/orderly" "$log"
 until_replayed_all
-for standby in "${standbys[@]}"; do
-  on "$standby" "SELECT pg_wal_replay_pause()" >/dev/null
-  for _ in $(seq 1 100); do
-    [ "$(on "$standby" "SELECT pg_get_wal_replay_pause_state()")" = paused ] && break
-    sleep 0.05
-  done
-done
+bash scripts/cluster.sh pause
 before=$(replica_reads)
 curl -fsS "$base_url/api/v1/users?limit=1" >/dev/null
 [ "$(replica_reads)" -eq $((before + 1)) ] || fail "a read before any write was not served by a replica"
@@ -79,7 +66,7 @@ done
 echo "suite green with replay paused: reads by the primary $(reads_by primary), by the paused replicas $paused_reads;" \
   "users on the primary $on_primary, on each paused replica $(count_users "${standbys[0]}")"
 
-for standby in "${standbys[@]}"; do on "$standby" "SELECT pg_wal_replay_resume()" >/dev/null; done
+bash scripts/cluster.sh resume
 until_replayed_all
 before=$(replica_reads)
 for _ in $(seq 1 10); do curl -fsS "$base_url/api/v1/users?limit=5" >/dev/null; done

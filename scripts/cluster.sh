@@ -5,6 +5,9 @@
 #
 #   bash scripts/cluster.sh up       # (re)creates it; prints the URLs
 #   bash scripts/cluster.sh status   # who runs, who replicates, the lag
+#   bash scripts/cluster.sh caught-up # waits until both standbys replayed all
+#   bash scripts/cluster.sh pause    # pauses replay on both standbys (resume)
+#   bash scripts/cluster.sh crash N  # stops server N at once (pg_ctl -m immediate)
 #   bash scripts/cluster.sh failover # promotes standby1, standby2 follows it
 #   bash scripts/cluster.sh down     # stops everything, removes it all
 #
@@ -102,6 +105,45 @@ EOF
   echo "both, for DATABASE_URL: postgres://postgres@127.0.0.1:$port,127.0.0.1:$((port + 1))/postgres?target_session_attrs=read-write"
 }
 
+# Waits (10 s at most) until both standbys have replayed all the primary
+# had written when it was asked.
+caught_up() {
+  local written; written=$(sql primary "SELECT pg_current_wal_lsn()")
+  for standby in standby1 standby2; do
+    for _ in $(seq 1 100); do
+      [ "$(sql "$standby" "SELECT pg_last_wal_replay_lsn() >= '$written'")" = t ] && continue 2
+      sleep 0.1
+    done
+    echo "cluster: $standby did not replay up to $written within 10 s" >&2
+    exit 1
+  done
+}
+
+# Pauses replay on both standbys and waits (5 s at most) until it has
+# stopped; `resume` lets it go on.
+pause() {
+  for standby in standby1 standby2; do
+    sql "$standby" "SELECT pg_wal_replay_pause()" >/dev/null
+    for _ in $(seq 1 100); do
+      [ "$(sql "$standby" "SELECT pg_get_wal_replay_pause_state()")" = paused ] && continue 2
+      sleep 0.05
+    done
+    echo "cluster: $standby did not pause replay within 5 s" >&2
+    exit 1
+  done
+}
+
+resume() {
+  for standby in standby1 standby2; do sql "$standby" "SELECT pg_wal_replay_resume()" >/dev/null; done
+}
+
+# A server crashes: every backend killed at once, nothing flushed or said
+# goodbye (pg_ctl stop -m immediate).
+crash() {
+  case ${1:-} in primary|standby1|standby2) ;; *) echo "usage: $0 crash primary|standby1|standby2" >&2; exit 2 ;; esac
+  as_postgres "$bin/pg_ctl" -D "$dir/$1" stop -m immediate -w >/dev/null
+}
+
 # What an HA tool (pg_auto_failover, Patroni) does when the primary is
 # lost, by hand: promote the synchronous standby, which has every commit
 # the primary acknowledged; let it accept writes at once, without a
@@ -151,5 +193,9 @@ case ${1:-} in
   down) down ;;
   status) status ;;
   failover) failover ;;
-  *) echo "usage: $0 up|status|failover|down" >&2; exit 2 ;;
+  caught-up) caught_up ;;
+  pause) pause ;;
+  resume) resume ;;
+  crash) crash "${2:-}" ;;
+  *) echo "usage: $0 up|status|caught-up|pause|resume|crash NODE|failover|down" >&2; exit 2 ;;
 esac

@@ -88,21 +88,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
 
     let db = &app.db_pool;
     let scalar = |sql: &'static str| async move { db.scalar(sql).await };
-    assert_eq!(
-        scalar("SELECT COUNT(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)").await,
-        0,
-        "an order without its items"
-    );
-    assert_eq!(
-        scalar("SELECT COUNT(*) FROM orders o WHERE o.total <> (SELECT SUM(quantity * unit_price) FROM order_items i WHERE i.order_id = o.id)").await,
-        0,
-        "an order whose total is not the sum of its items"
-    );
-    assert_eq!(
-        scalar("SELECT COUNT(*) FROM order_items i WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)").await,
-        0,
-        "an orphaned item"
-    );
+    db.assert_every_order_whole().await;
     // Each order was made under one key, and each stored key made one order.
     let orders_before_retry = scalar("SELECT COUNT(*) FROM orders").await;
     assert_eq!(

@@ -28,24 +28,25 @@ impl Cluster {
             dir: format!("/tmp/orderly-test-{name}"),
             port,
         };
-        cluster.run("up");
+        cluster.run(&["up"]);
         cluster
     }
 
-    fn run(&self, action: &str) -> String {
+    fn run(&self, args: &[&str]) -> String {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
         let out = Command::new("bash")
             .arg(script)
-            .arg(action)
+            .args(args)
             .env("ORDERLY_CLUSTER_DIR", &self.dir)
             .env("ORDERLY_CLUSTER_PORT", self.port.to_string())
             .output()
             .expect("bash runs");
         assert!(
             out.status.success(),
-            "scripts/cluster.sh {action} failed: it needs PostgreSQL's server binaries \
+            "scripts/cluster.sh {} failed: it needs PostgreSQL's server binaries \
              (/usr/lib/postgresql/*/bin, or PG_BIN) and root, to run them as the postgres user; \
              ports {}-{} free.\n{}{}",
+            args.join(" "),
             self.port,
             self.port + 2,
             String::from_utf8_lossy(&out.stdout),
@@ -102,89 +103,41 @@ impl Cluster {
             .unwrap_or_default()
     }
 
-    /// Pauses replay on both standbys, and waits until it has stopped.
-    pub async fn pause_replay(&self) {
-        for node in [Node::Standby1, Node::Standby2] {
-            self.sql(node, "SELECT pg_wal_replay_pause()").await;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while self
-                .sql(node, "SELECT pg_get_wal_replay_pause_state()")
-                .await
-                != "paused"
-            {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{node:?} did not pause"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
+    /// Pauses replay on both standbys, and waits until it has stopped
+    /// (`cluster.sh pause`).
+    pub fn pause_replay(&self) {
+        self.run(&["pause"]);
+    }
+
+    pub fn resume_replay(&self) {
+        self.run(&["resume"]);
     }
 
     /// Waits (10 s at most) until both standbys have replayed all the
-    /// primary has written.
-    pub async fn until_standbys_replayed_all(&self) {
-        let written = self.sql(Node::Primary, "SELECT pg_current_wal_lsn()").await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        for node in [Node::Standby1, Node::Standby2] {
-            let caught_up = format!("SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn");
-            while self.sql(node, &caught_up).await != "t" {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{node:?} did not catch up"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
+    /// primary has written (`cluster.sh caught-up`).
+    pub fn until_standbys_replayed_all(&self) {
+        self.run(&["caught-up"]);
     }
 
-    pub async fn resume_replay(&self) {
-        for node in [Node::Standby1, Node::Standby2] {
-            self.sql(node, "SELECT pg_wal_replay_resume()").await;
-        }
-    }
-
-    /// `node` crashes: `pg_ctl stop -m immediate`, every backend killed
-    /// at once, nothing flushed or said goodbye.
+    /// `node` crashes: every backend killed at once, nothing flushed or
+    /// said goodbye (`cluster.sh crash`).
     pub fn crash(&self, node: Node) {
-        let bin = Command::new("bash")
-            .args([
-                "-c",
-                "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1",
-            ])
-            .output()
-            .expect("bash runs");
-        let bin = std::env::var("PG_BIN")
-            .unwrap_or_else(|_| String::from_utf8_lossy(&bin.stdout).trim().to_owned());
-        let data = match node {
+        let name = match node {
             Node::Primary => "primary",
             Node::Standby1 => "standby1",
             Node::Standby2 => "standby2",
         };
-        let stopped = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{bin}/pg_ctl"))
-            .args([
-                "-D",
-                &format!("{}/{data}", self.dir),
-                "stop",
-                "-m",
-                "immediate",
-                "-w",
-            ])
-            .output()
-            .expect("runuser runs");
-        assert!(stopped.status.success(), "pg_ctl stop: {stopped:?}");
+        self.run(&["crash", name]);
     }
 
     /// Promotes standby1 and points standby2 at it (`cluster.sh failover`).
     pub fn fail_over(&self) -> String {
-        self.run("failover")
+        self.run(&["failover"])
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| self.run("down"));
+        let _ = std::panic::catch_unwind(|| self.run(&["down"]));
     }
 }

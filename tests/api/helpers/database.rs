@@ -172,6 +172,18 @@ impl DbPool {
         }
     }
 
+    /// Asserts that every order is whole: it has its items, its total is
+    /// their sum, and no item is left without its order.
+    pub async fn assert_every_order_whole(&self) {
+        for (what, sql) in [
+            ("an order without its items", "SELECT COUNT(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)"),
+            ("an order whose total is not the sum of its items", "SELECT COUNT(*) FROM orders o WHERE o.total <> (SELECT SUM(quantity * unit_price) FROM order_items i WHERE i.order_id = o.id)"),
+            ("an orphaned item", "SELECT COUNT(*) FROM order_items i WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)"),
+        ] {
+            assert_eq!(self.scalar(sql).await, 0, "{what}");
+        }
+    }
+
     /// `SELECT COUNT(*) FROM table`.
     pub async fn count(&self, table: &str) -> i64 {
         self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await

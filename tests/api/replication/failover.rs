@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::helpers::cluster::{Cluster, Node};
+use crate::helpers::database::TestDatabase;
 use crate::helpers::process::{a_buyer, post_order_with_key, OrderlyProcess};
 
 /// Clients per kind of write.
@@ -180,34 +181,25 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
         "writes back {back_after:?} after the promotion began"
     );
 
-    // On the new primary: every acknowledged order, whole.
-    let new_primary = Node::Standby1;
-    for (what, sql) in [
-        ("an order without its items", "SELECT COUNT(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)"),
-        ("an order whose total is not its items' sum", "SELECT COUNT(*) FROM orders o WHERE o.total <> (SELECT SUM(quantity * unit_price) FROM order_items i WHERE i.order_id = o.id)"),
-        ("an orphaned item", "SELECT COUNT(*) FROM order_items i WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id)"),
-    ] {
-        assert_eq!(cluster.sql(new_primary, sql).await, "0", "{what}");
+    // On the new primary (standby1): every acknowledged order, whole.
+    let db = TestDatabase::Given {
+        url: cluster.url(Node::Standby1),
     }
+    .pool()
+    .await;
+    db.assert_every_order_whole().await;
     let acked_ids: Vec<String> = attempts
         .iter()
         .filter_map(|a| a.order_id)
         .map(|id| id.to_string())
         .collect();
-    let found = cluster
-        .sql(
-            new_primary,
-            &format!(
-                "SELECT COUNT(*) FROM orders WHERE id IN ({})",
-                acked_ids.join(",")
-            ),
-        )
+    let found = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM orders WHERE id IN ({})",
+            acked_ids.join(",")
+        ))
         .await;
-    assert_eq!(
-        found,
-        acked_ids.len().to_string(),
-        "acknowledged orders lost"
-    );
+    assert_eq!(found as usize, acked_ids.len(), "acknowledged orders lost");
 
     // Every key, acknowledged or not, resolves to exactly one order.
     let mut keys: HashMap<&str, i64> = HashMap::new();
@@ -223,15 +215,12 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
         }
         keys.insert(key, id);
     }
-    let keyed_orders = cluster
-        .sql(
-            new_primary,
-            "SELECT COUNT(DISTINCT order_id) FROM order_items WHERE sku LIKE 'K-%'",
-        )
+    let keyed_orders = db
+        .scalar("SELECT COUNT(DISTINCT order_id) FROM order_items WHERE sku LIKE 'K-%'")
         .await;
     assert_eq!(
-        keyed_orders,
-        keys.len().to_string(),
+        keyed_orders as usize,
+        keys.len(),
         "one order per key, no more"
     );
 
@@ -243,9 +232,8 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
         .unwrap();
     assert_eq!(read.status(), 200);
     let promoted = format!("127.0.0.1:{}", cluster.port_of(Node::Standby1));
-    let text = super::scrape(&client, &base).await;
-    let usable = format!("orderly_db_replica_usable{{replica=\"{promoted}\"}}");
-    assert_eq!(super::sample(&text, &usable), Some(0.0), "{text}");
+    let usable = super::usable(&client, &base, &promoted).await;
+    assert_eq!(usable, Some(0.0), "the promoted standby serves no reads");
 
     println!(
         "failover: {} requests, {acknowledged} acknowledged ({before_crash} before the crash), \

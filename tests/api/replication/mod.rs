@@ -39,6 +39,15 @@ async fn reads_by(client: &reqwest::Client, base: &str, target: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
+/// `orderly_db_replica_usable` of `replica` (`host:port`), now.
+async fn usable(client: &reqwest::Client, base: &str, replica: &str) -> Option<f64> {
+    let text = scrape(client, base).await;
+    sample(
+        &text,
+        &format!("orderly_db_replica_usable{{replica=\"{replica}\"}}"),
+    )
+}
+
 /// Waits (20 s at most) until every replica serves reads and is caught up.
 async fn until_replicas_caught_up(client: &reqwest::Client, base: &str, replicas: &[String]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

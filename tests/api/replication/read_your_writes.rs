@@ -36,69 +36,43 @@ async fn a_caller_reads_its_own_writes_while_the_replicas_stand_still() {
         .map(|n| format!("127.0.0.1:{}", cluster.port_of(*n)))
         .collect();
     until_replicas_caught_up(&client, &base, &names).await;
-    cluster.pause_replay().await;
+    cluster.pause_replay();
 
     let as_writer = |req: reqwest::RequestBuilder| req.bearer_auth(&writer);
     let as_other = |req: reqwest::RequestBuilder| req.bearer_auth(&other);
     let primary_reads_before = reads_by(&client, &base, "primary").await;
 
     // Pipelined writes, each read back at once.
-    let created: Value = as_writer(client.post(format!("{base}/api/v1/users")))
-        .json(&json!({"email": "ryw@example.com", "name": "Before"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let new_user = json!({"email": "ryw@example.com", "name": "Before"});
+    let (_, created) =
+        answer(as_writer(client.post(format!("{base}/api/v1/users"))).json(&new_user)).await;
     let id = created["id"].as_i64().expect("created");
     let user_url = format!("{base}/api/v1/users/{id}");
-    let got = as_writer(client.get(&user_url)).send().await.unwrap();
-    assert_eq!(got.status(), StatusCode::OK, "the writer's own new user");
-    assert_eq!(got.json::<Value>().await.unwrap(), created);
-    let patched = as_writer(client.patch(&user_url))
-        .json(&json!({"name": "After"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(patched.status(), StatusCode::OK);
-    let got: Value = as_writer(client.get(&user_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, got) = answer(as_writer(client.get(&user_url))).await;
+    assert_eq!(status, StatusCode::OK, "the writer's own new user");
+    assert_eq!(got, created);
+    let (status, _) =
+        answer(as_writer(client.patch(&user_url)).json(&json!({"name": "After"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, got) = answer(as_writer(client.get(&user_url))).await;
     assert_eq!(got["name"], "After", "the writer's own update");
-    let listed: Value = as_writer(client.get(format!("{base}/api/v1/users?email=ryw@example.com")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_email = format!("{base}/api/v1/users?email=ryw@example.com");
+    let (_, listed) = answer(as_writer(client.get(by_email))).await;
     assert_eq!(listed["items"][0]["name"], "After", "{listed}");
 
     // A transaction on a pooled connection (an idempotent create).
-    let order = as_writer(client.post(format!("{base}/api/v1/orders")))
+    let new_order =
+        json!({"user_id": id, "items": [{"sku": "RYW", "quantity": 2, "unit_price": 150}]});
+    let keyed = as_writer(client.post(format!("{base}/api/v1/orders")))
         .header("idempotency-key", "ryw-order-1")
-        .json(&json!({"user_id": id, "items": [{"sku": "RYW", "quantity": 2, "unit_price": 150}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(order.status(), StatusCode::CREATED);
-    let order: Value = order.json().await.unwrap();
+        .json(&new_order);
+    let (status, order) = answer(keyed).await;
+    assert_eq!(status, StatusCode::CREATED);
     let order_url = format!("{base}/api/v1/orders/{}", order["id"]);
-    let got = as_writer(client.get(&order_url)).send().await.unwrap();
-    assert_eq!(got.status(), StatusCode::OK, "the writer's own new order");
-    assert_eq!(got.json::<Value>().await.unwrap()["total"], 300);
-    let theirs: Value = as_writer(client.get(format!("{user_url}/orders")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, got) = answer(as_writer(client.get(&order_url))).await;
+    assert_eq!(status, StatusCode::OK, "the writer's own new order");
+    assert_eq!(got["total"], 300);
+    let (_, theirs) = answer(as_writer(client.get(format!("{user_url}/orders")))).await;
     assert_eq!(theirs["items"].as_array().unwrap().len(), 1, "{theirs}");
 
     let primary_reads = reads_by(&client, &base, "primary").await - primary_reads_before;
@@ -110,14 +84,14 @@ async fn a_caller_reads_its_own_writes_while_the_replicas_stand_still() {
     // Another caller, who wrote nothing, reads from the stale replicas:
     // proof that they serve, and stand before the writer's writes.
     let before = replica_reads(&client, &base, &names).await;
-    let stale = as_other(client.get(&user_url)).send().await.unwrap();
+    let (status, _) = answer(as_other(client.get(&user_url))).await;
     assert_eq!(
-        stale.status(),
+        status,
         StatusCode::NOT_FOUND,
         "a paused replica has no such user yet"
     );
-    let stale = as_other(client.get(&order_url)).send().await.unwrap();
-    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    let (status, _) = answer(as_other(client.get(&order_url))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         replica_reads(&client, &base, &names).await - before,
         2.0,
@@ -126,18 +100,18 @@ async fn a_caller_reads_its_own_writes_while_the_replicas_stand_still() {
 
     // Replay resumes: the writer's reads go to the replicas again, and the
     // other caller sees everything.
-    cluster.resume_replay().await;
-    cluster.until_standbys_replayed_all().await;
+    cluster.resume_replay();
+    cluster.until_standbys_replayed_all();
     // orderly sees it at its next check of the replicas.
     tokio::time::sleep(3 * orderly::storage::postgres::REPLICA_CHECK_EVERY).await;
     let before = replica_reads(&client, &base, &names).await;
     let primary_before = reads_by(&client, &base, "primary").await;
     for _ in 0..4 {
-        let got = as_writer(client.get(&user_url)).send().await.unwrap();
-        assert_eq!(got.json::<Value>().await.unwrap()["name"], "After");
+        let (_, got) = answer(as_writer(client.get(&user_url))).await;
+        assert_eq!(got["name"], "After");
     }
-    let got = as_other(client.get(&order_url)).send().await.unwrap();
-    assert_eq!(got.status(), StatusCode::OK);
+    let (status, _) = answer(as_other(client.get(&order_url))).await;
+    assert_eq!(status, StatusCode::OK);
     let served = replica_reads(&client, &base, &names).await - before;
     assert_eq!(served, 5.0, "all five reads on replicas");
     assert_eq!(reads_by(&client, &base, "primary").await, primary_before);
@@ -152,9 +126,8 @@ async fn a_caller_reads_its_own_writes_while_the_replicas_stand_still() {
         );
     }
     tokio::time::sleep(3 * orderly::storage::postgres::REPLICA_CHECK_EVERY).await;
-    let text = super::scrape(&client, &base).await;
-    let usable = format!("orderly_db_replica_usable{{replica=\"{}\"}}", names[1]);
-    assert_eq!(super::sample(&text, &usable), Some(0.0), "{text}");
+    let dead = super::usable(&client, &base, &names[1]).await;
+    assert_eq!(dead, Some(0.0), "the dead replica is marked unusable");
     let live_before = reads_by(&client, &base, &names[0]).await;
     for _ in 0..4 {
         let got = as_other(client.get(&order_url)).send().await.unwrap();
@@ -176,4 +149,11 @@ async fn replica_reads(client: &reqwest::Client, base: &str, names: &[String]) -
         total += reads_by(client, base, name).await;
     }
     total
+}
+
+/// Sends `request`; its status and JSON body (null when it has none).
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = request.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }
