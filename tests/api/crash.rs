@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::process::{a_buyer, post_order_with_key, OrderlyProcess};
+use crate::helpers::process::{a_buyer, post_order_with_key, stop_load, OrderlyProcess};
 use crate::helpers::Backend;
 
 const CLIENTS: usize = 8;
@@ -66,15 +66,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
         None,
         "killed by a signal"
     );
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.unwrap();
-    }
-    let attempts = Arc::try_unwrap(attempts)
-        .ok()
-        .unwrap()
-        .into_inner()
-        .unwrap();
+    let attempts = stop_load(&stop, workers, attempts).await;
     let acknowledged: Vec<(&str, i64)> = attempts
         .iter()
         .filter_map(|a| Some((a.key.as_str(), a.acknowledged?)))

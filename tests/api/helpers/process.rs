@@ -28,6 +28,23 @@ pub async fn post_order_with_key(
         .await
 }
 
+/// Stops load clients: sets `stop`, waits for every worker, and returns
+/// what they recorded.
+pub async fn stop_load<T>(
+    stop: &std::sync::atomic::AtomicBool,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    recorded: Arc<Mutex<Vec<T>>>,
+) -> Vec<T> {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let Ok(recorded) = Arc::try_unwrap(recorded) else {
+        panic!("a worker still holds the record");
+    };
+    recorded.into_inner().unwrap()
+}
+
 /// Arrange step: creates the buyer user through the instance at `base`;
 /// its id.
 pub async fn a_buyer(client: &reqwest::Client, base: &str) -> i64 {

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::cluster::{Cluster, Node};
 use crate::helpers::database::TestDatabase;
-use crate::helpers::process::{a_buyer, post_order_with_key, OrderlyProcess};
+use crate::helpers::process::{a_buyer, post_order_with_key, stop_load, OrderlyProcess};
 
 /// Clients per kind of write.
 const CLIENTS: usize = 4;
@@ -135,15 +135,7 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
             break;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.await.unwrap();
-    }
-    let attempts = Arc::try_unwrap(attempts)
-        .ok()
-        .unwrap()
-        .into_inner()
-        .unwrap();
+    let attempts = stop_load(&stop, workers, attempts).await;
 
     // Over HTTP: 201 or 503 with Retry-After, nothing else, no hang.
     let count = |f: &dyn Fn(&Attempt) -> bool| attempts.iter().filter(|a| f(a)).count();
