@@ -5,18 +5,16 @@
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::config::{KeysCommand, Settings};
-use crate::domain::{ApiKey, KeyName, Role};
+use crate::config::{CommonSettings, KeysCommand};
+use crate::domain::ApiKey;
 use crate::startup::open_app;
 
-pub async fn keys(settings: &Settings, action: &KeysCommand) -> anyhow::Result<()> {
+pub async fn keys(settings: &CommonSettings, action: &KeysCommand) -> anyhow::Result<()> {
     let app = open_app(settings).await?;
     let access = app.access();
     match action {
         KeysCommand::Create { role, name } => {
-            let role = Role::parse(role).map_err(anyhow::Error::msg)?;
-            let name = KeyName::parse(name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
-            let (key, secret) = access.create_key(role, name).await?;
+            let (key, secret) = access.create_key(*role, name.clone()).await?;
             // The key alone on standard output, for `KEY=$(orderly keys create ...)`.
             println!("{}", secret.expose());
             eprintln!(

@@ -1,26 +1,38 @@
-//! Typed configuration: one struct, filled from flags and the environment.
+//! Typed configuration from flags and the environment, in groups: the
+//! database (with PostgreSQL's own settings), read replicas, HTTP and
+//! logging. Each part of the service is handed only its groups (a store
+//! never sees the HTTP settings), and every time limit is parsed once, from
+//! the milliseconds operators type, into a `Duration`.
 //!
-//! Defaults run with no setup at all: an embedded SQLite file in the working
-//! directory, served on loopback.
+//! `orderly migrate` and `orderly keys` take the database and logging
+//! groups only; the rest applies to serving alone, and their `--help` does
+//! not list it. Defaults run with no setup at all: an embedded SQLite file
+//! in the working directory, served on loopback.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::{KeyName, Role};
 
 #[derive(Debug, Parser)]
 #[command(name = "orderly", version, about = "A users-and-orders HTTP JSON API")]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    command: Option<Command>,
     #[command(flatten)]
-    pub settings: Settings,
+    common: CommonSettings,
+    /// Serving's own settings, when no command is named.
+    #[command(flatten)]
+    serve: ServeSettings,
 }
 
-#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
-pub enum Command {
+#[derive(Debug, Clone, Subcommand)]
+enum Command {
     /// Apply migrations, then serve the API (the default).
-    Serve,
+    Serve(ServeSettings),
     /// Apply pending migrations and exit.
     Migrate,
     /// Create, list and revoke API keys (in the database every instance reads).
@@ -30,16 +42,40 @@ pub enum Command {
     },
 }
 
+/// What the command line asks for, with the settings it needs.
+#[derive(Debug, Clone)]
+pub enum Task {
+    Serve(Box<Settings>),
+    Migrate(CommonSettings),
+    Keys(CommonSettings, KeysCommand),
+}
+
+impl Cli {
+    pub fn task(self) -> Task {
+        match self.command {
+            None => Task::Serve(Box::new(Settings::of(self.common, self.serve))),
+            Some(Command::Serve(serve)) => Task::Serve(Box::new(Settings::of(self.common, serve))),
+            Some(Command::Migrate) => Task::Migrate(self.common),
+            Some(Command::Keys { action }) => Task::Keys(self.common, action),
+        }
+    }
+
+    /// The log format, known before anything else runs.
+    pub fn log_format(&self) -> LogFormat {
+        self.common.logging.log_format
+    }
+}
+
 #[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
 pub enum KeysCommand {
     /// Create a key and print it on standard output, this once only.
     Create {
         /// `read` may only GET; `admin` may do everything.
-        #[arg(long, value_parser = ["read", "admin"])]
-        role: String,
+        #[arg(long, value_parser = role_parser())]
+        role: Role,
         /// A label for people (at most 100 characters).
-        #[arg(long, default_value = "")]
-        name: String,
+        #[arg(long, default_value = "", value_parser = key_name)]
+        name: KeyName,
     },
     /// List the keys: id, role, name and times, never the key itself.
     List,
@@ -50,109 +86,233 @@ pub enum KeysCommand {
     },
 }
 
+/// Every command's settings: the database, and the log.
 #[derive(Debug, Clone, Args)]
+pub struct CommonSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub postgres: PostgresSettings,
+    #[command(flatten)]
+    pub logging: LogSettings,
+}
+
+/// Serving's own settings.
+#[derive(Debug, Clone, Args)]
+struct ServeSettings {
+    #[command(flatten)]
+    http: HttpSettings,
+    #[command(flatten)]
+    replicas: ReplicaSettings,
+    /// How often stored idempotent responses older than 24 hours are purged, in milliseconds.
+    #[arg(long = "key-purge-interval-ms", env = "ORDERLY_KEY_PURGE_INTERVAL_MS",
+          default_value = "600000", value_name = "MS", value_parser = positive_millis, help_heading = "Database")]
+    key_purge_interval: Duration,
+}
+
+/// Everything serving needs, group by group.
+#[derive(Debug, Clone)]
 pub struct Settings {
+    pub database: DatabaseSettings,
+    pub postgres: PostgresSettings,
+    pub replicas: ReplicaSettings,
+    pub http: HttpSettings,
+    pub logging: LogSettings,
+    /// How often expired idempotency keys are purged.
+    pub key_purge_interval: Duration,
+}
+
+impl Settings {
+    fn of(common: CommonSettings, serve: ServeSettings) -> Self {
+        Self {
+            database: common.database,
+            postgres: common.postgres,
+            replicas: serve.replicas,
+            http: serve.http,
+            logging: common.logging,
+            key_purge_interval: serve.key_purge_interval,
+        }
+    }
+
+    /// Settings for an app on `database_url`, everything else at its
+    /// default, served on a free loopback port. The tests build their
+    /// settings this way.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        let Task::Serve(mut settings) = Cli::parse_from(["orderly"]).task() else {
+            unreachable!("no command means serve")
+        };
+        settings.database.url = database_url.into();
+        settings.http.bind = "127.0.0.1:0".parse().expect("a valid loopback address");
+        *settings
+    }
+
+    /// The settings every command shares.
+    pub fn common(&self) -> CommonSettings {
+        CommonSettings {
+            database: self.database.clone(),
+            postgres: self.postgres.clone(),
+            logging: self.logging.clone(),
+        }
+    }
+}
+
+/// Where the data lives, and the connections that wait in line for it.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database")]
+pub struct DatabaseSettings {
     /// `postgres://...` or `sqlite://PATH` (relative or absolute; created if missing).
     #[arg(
-        long,
+        long = "database-url",
+        value_name = "URL",
         env = "DATABASE_URL",
         default_value = "sqlite://orderly.db",
         hide_env_values = true,
         global = true
     )]
-    pub database_url: String,
+    pub url: String,
 
+    /// Most database connections the service keeps open for requests that
+    /// need one of their own (PostgreSQL: transactions; SQLite: readers, at most 4).
+    #[arg(long = "pool-size", value_name = "N", env = "ORDERLY_POOL_SIZE", default_value_t = 16, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub pool_size: u32,
+
+    /// How long a request waits for a free database connection before 503, in milliseconds.
+    #[arg(long = "pool-timeout-ms", env = "ORDERLY_POOL_TIMEOUT_MS", default_value = "5000",
+          value_name = "MS", value_parser = millis, global = true)]
+    pub pool_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    pub fn target(&self) -> anyhow::Result<DatabaseTarget> {
+        DatabaseTarget::parse(&self.url).context("bad configuration")
+    }
+}
+
+/// PostgreSQL's own settings: its shared connections and its time limits.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "PostgreSQL")]
+pub struct PostgresSettings {
+    /// PostgreSQL connections that all reads share (pipelined); about one per core.
+    #[arg(long = "pg-read-connections", value_name = "N", env = "ORDERLY_PG_READ_CONNECTIONS", default_value_t = 2,
+          global = true, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub read_connections: u32,
+
+    /// PostgreSQL connections that all single-statement writes share (pipelined).
+    #[arg(long = "pg-write-connections", value_name = "N", env = "ORDERLY_PG_WRITE_CONNECTIONS", default_value_t = 8,
+          global = true, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub write_connections: u32,
+
+    /// How long one statement may run, in milliseconds. The server cancels
+    /// a statement past it (503); orderly waits one second more, then drops
+    /// a connection that does not answer at all (503).
+    #[arg(long = "db-query-timeout-ms", env = "ORDERLY_DB_QUERY_TIMEOUT_MS",
+          default_value = "5000", value_name = "MS", value_parser = positive_millis, global = true)]
+    pub query_timeout: Duration,
+
+    /// How long opening a connection (TCP, start-up, authentication) may take, in milliseconds.
+    #[arg(long = "db-connect-timeout-ms", env = "ORDERLY_DB_CONNECT_TIMEOUT_MS",
+          default_value = "3000", value_name = "MS", value_parser = positive_millis, global = true)]
+    pub connect_timeout: Duration,
+}
+
+/// Hot standbys that serve reads (PostgreSQL only).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Read replicas (PostgreSQL)")]
+pub struct ReplicaSettings {
     /// PostgreSQL hot standby to serve reads from (repeatable; the
     /// environment takes a comma-separated list). GETs go to a replica that
     /// is up, in recovery, within `--replica-max-lag-ms`, and has replayed
     /// the caller's own last write; otherwise to the primary.
     #[arg(
         long = "read-replica-url",
+        value_name = "URL",
         env = "ORDERLY_READ_REPLICA_URLS",
         value_delimiter = ',',
-        hide_env_values = true,
-        global = true
+        hide_env_values = true
     )]
-    pub read_replica_urls: Vec<String>,
+    pub urls: Vec<String>,
 
     /// How far behind the primary a replica may be and still serve reads, in milliseconds.
-    #[arg(long, env = "ORDERLY_REPLICA_MAX_LAG_MS", default_value_t = 1_000, global = true,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub replica_max_lag_ms: u64,
+    #[arg(long = "replica-max-lag-ms", env = "ORDERLY_REPLICA_MAX_LAG_MS",
+          default_value = "1000", value_name = "MS", value_parser = positive_millis)]
+    pub max_lag: Duration,
+}
 
+impl ReplicaSettings {
+    /// No replicas: what the commands other than serving use.
+    pub fn none() -> Self {
+        Self {
+            urls: Vec::new(),
+            max_lag: Duration::from_secs(1),
+        }
+    }
+
+    /// The replicas' URLs, each checked to be a PostgreSQL URL; replicas
+    /// need a PostgreSQL primary (`database`).
+    pub fn urls_for(&self, database: &DatabaseTarget) -> anyhow::Result<Vec<String>> {
+        let urls: Vec<String> = self
+            .urls
+            .iter()
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if urls.is_empty() {
+            return Ok(urls);
+        }
+        if !matches!(database, DatabaseTarget::Postgres(_)) {
+            bail!("read replicas need a PostgreSQL DATABASE_URL; SQLite has no replicas");
+        }
+        for (n, url) in urls.iter().enumerate() {
+            if !matches!(DatabaseTarget::parse(url), Ok(DatabaseTarget::Postgres(_))) {
+                bail!("read replica {} is not a postgres:// URL", n + 1);
+            }
+        }
+        Ok(urls)
+    }
+}
+
+/// The HTTP side: where to listen, who may call, how long things may take.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpSettings {
     /// Address to listen on.
     #[arg(
         long,
+        value_name = "ADDRESS",
         env = "ORDERLY_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
+        default_value = "127.0.0.1:8080"
     )]
     pub bind: SocketAddr,
 
     /// Serve without API keys on an address other than loopback. Without
     /// it, orderly refuses to start there until a key exists.
-    #[arg(long, env = "ORDERLY_ALLOW_ANONYMOUS", global = true)]
+    #[arg(long, env = "ORDERLY_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
 
-    /// Most database connections the service keeps open.
-    #[arg(long, env = "ORDERLY_POOL_SIZE", default_value_t = 16, global = true,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub pool_size: u32,
-
-    /// PostgreSQL connections that all reads share (pipelined); about one per core.
-    #[arg(long, env = "ORDERLY_PG_READ_CONNECTIONS", default_value_t = 2, global = true,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub pg_read_connections: u32,
-
-    /// PostgreSQL connections that all single-statement writes share (pipelined).
-    #[arg(long, env = "ORDERLY_PG_WRITE_CONNECTIONS", default_value_t = 8, global = true,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub pg_write_connections: u32,
-
-    /// How long a request waits for a free database connection before 503, in milliseconds.
-    #[arg(
-        long,
-        env = "ORDERLY_POOL_TIMEOUT_MS",
-        default_value_t = 5_000,
-        global = true
-    )]
-    pub pool_timeout_ms: u64,
-
-    /// PostgreSQL: how long one statement may run, in milliseconds. The
-    /// server cancels a statement past it (503); orderly waits one second
-    /// more, then drops a connection that does not answer at all (503).
-    #[arg(long, env = "ORDERLY_DB_QUERY_TIMEOUT_MS", default_value_t = 5_000, global = true,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub db_query_timeout_ms: u64,
-
-    /// PostgreSQL: how long opening a connection (TCP, start-up, authentication) may take, in milliseconds.
-    #[arg(long, env = "ORDERLY_DB_CONNECT_TIMEOUT_MS", default_value_t = 3_000, global = true,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub db_connect_timeout_ms: u64,
-
     /// How long one request may take before the service answers 503, in milliseconds.
-    #[arg(
-        long,
-        env = "ORDERLY_REQUEST_TIMEOUT_MS",
-        default_value_t = 30_000,
-        global = true
-    )]
-    pub request_timeout_ms: u64,
+    #[arg(long = "request-timeout-ms", env = "ORDERLY_REQUEST_TIMEOUT_MS",
+          default_value = "30000", value_name = "MS", value_parser = millis)]
+    pub request_timeout: Duration,
 
     /// After SIGTERM or Ctrl-C: how long requests already accepted may take to finish before the process exits anyway, in milliseconds.
-    #[arg(
-        long,
-        env = "ORDERLY_SHUTDOWN_TIMEOUT_MS",
-        default_value_t = 30_000,
-        global = true
-    )]
-    pub shutdown_timeout_ms: u64,
+    #[arg(long = "shutdown-timeout-ms", env = "ORDERLY_SHUTDOWN_TIMEOUT_MS",
+          default_value = "30000", value_name = "MS", value_parser = millis)]
+    pub shutdown_timeout: Duration,
+}
 
-    /// How often stored idempotent responses older than 24 hours are purged, in milliseconds.
-    #[arg(long, env = "ORDERLY_KEY_PURGE_INTERVAL_MS", default_value_t = 600_000, global = true,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub key_purge_interval_ms: u64,
+impl HttpSettings {
+    /// Whether the API may run open while no API key is active: on a
+    /// loopback address, or when the operator says so.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.allow_anonymous || self.bind.ip().is_loopback()
+    }
+}
 
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogSettings {
     /// Log line format.
     #[arg(long, env = "ORDERLY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
@@ -162,6 +322,32 @@ pub struct Settings {
 pub enum LogFormat {
     Human,
     Json,
+}
+
+/// Milliseconds, as operators type them.
+fn millis(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("`{text}` is not a whole number of milliseconds"))
+}
+
+/// Milliseconds, at least one.
+fn positive_millis(text: &str) -> Result<Duration, String> {
+    millis(text).and_then(|d| match d.is_zero() {
+        true => Err("must be at least 1 millisecond".into()),
+        false => Ok(d),
+    })
+}
+
+/// `read` or `admin`, listed in `--help`.
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new([Role::Read.as_str(), Role::Admin.as_str()])
+        .map(|role| Role::parse(&role).expect("one of the listed roles"))
+}
+
+fn key_name(text: &str) -> Result<KeyName, String> {
+    KeyName::parse(text)
 }
 
 /// Where the data lives, parsed from `DATABASE_URL`.
@@ -197,176 +383,5 @@ impl DatabaseTarget {
     }
 }
 
-impl Settings {
-    /// Settings for an app on `database_url`, everything else at its default.
-    /// The tests build their settings this way.
-    pub fn for_database(database_url: impl Into<String>) -> Self {
-        let mut settings = Cli::parse_from(["orderly"]).settings;
-        settings.database_url = database_url.into();
-        settings.bind = "127.0.0.1:0".parse().expect("a valid loopback address");
-        settings
-    }
-
-    pub fn database(&self) -> anyhow::Result<DatabaseTarget> {
-        DatabaseTarget::parse(&self.database_url).context("bad configuration")
-    }
-
-    /// Whether the API may run open while no API key is active: on a
-    /// loopback address, or when the operator says so.
-    pub fn anonymous_allowed(&self) -> bool {
-        self.allow_anonymous || self.bind.ip().is_loopback()
-    }
-
-    /// The read replicas' URLs, each checked to be a PostgreSQL URL;
-    /// replicas need a PostgreSQL primary.
-    pub fn read_replicas(&self) -> anyhow::Result<Vec<String>> {
-        let urls: Vec<String> = self
-            .read_replica_urls
-            .iter()
-            .map(|u| u.trim())
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if urls.is_empty() {
-            return Ok(urls);
-        }
-        if !matches!(self.database()?, DatabaseTarget::Postgres(_)) {
-            bail!("read replicas need a PostgreSQL DATABASE_URL; SQLite has no replicas");
-        }
-        for (n, url) in urls.iter().enumerate() {
-            if !matches!(DatabaseTarget::parse(url), Ok(DatabaseTarget::Postgres(_))) {
-                bail!("read replica {} is not a postgres:// URL", n + 1);
-            }
-        }
-        Ok(urls)
-    }
-
-    pub fn replica_max_lag(&self) -> Duration {
-        Duration::from_millis(self.replica_max_lag_ms)
-    }
-
-    pub fn pool_timeout(&self) -> Duration {
-        Duration::from_millis(self.pool_timeout_ms)
-    }
-
-    pub fn key_purge_interval(&self) -> Duration {
-        Duration::from_millis(self.key_purge_interval_ms)
-    }
-
-    pub fn db_query_timeout(&self) -> Duration {
-        Duration::from_millis(self.db_query_timeout_ms)
-    }
-
-    pub fn db_connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.db_connect_timeout_ms)
-    }
-
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_millis(self.shutdown_timeout_ms)
-    }
-
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_urls_keep_relative_and_absolute_paths() {
-        assert_eq!(
-            DatabaseTarget::parse("sqlite://orderly.db").unwrap(),
-            DatabaseTarget::Sqlite("orderly.db".into())
-        );
-        assert_eq!(
-            DatabaseTarget::parse("sqlite:///var/lib/orderly.db").unwrap(),
-            DatabaseTarget::Sqlite("/var/lib/orderly.db".into())
-        );
-    }
-
-    #[test]
-    fn unknown_schemes_are_rejected_with_a_sentence() {
-        let err = DatabaseTarget::parse("mysql://localhost/db").unwrap_err();
-        assert!(
-            err.to_string().contains("postgres:// or sqlite://"),
-            "{err}"
-        );
-        assert!(DatabaseTarget::parse("sqlite://").is_err());
-    }
-
-    #[test]
-    fn postgres_urls_are_not_printed() {
-        let target = DatabaseTarget::parse("postgres://u:secret@h/db").unwrap();
-        assert!(!format!("{target:?}").contains("secret"));
-    }
-
-    #[test]
-    fn serve_is_the_default_command_and_migrate_parses() {
-        assert_eq!(Cli::parse_from(["orderly"]).command, None);
-        assert_eq!(
-            Cli::parse_from(["orderly", "migrate"]).command,
-            Some(Command::Migrate)
-        );
-    }
-
-    #[test]
-    fn anonymous_access_is_allowed_on_loopback_or_when_asked() {
-        let on = |bind: &str, flag: bool| {
-            let mut settings = Settings::for_database("sqlite://x.db");
-            settings.bind = bind.parse().unwrap();
-            settings.allow_anonymous = flag;
-            settings.anonymous_allowed()
-        };
-        assert!(on("127.0.0.1:8080", false));
-        assert!(on("[::1]:8080", false));
-        assert!(!on("0.0.0.0:8080", false));
-        assert!(!on("192.168.1.5:8080", false));
-        assert!(on("0.0.0.0:8080", true));
-    }
-
-    #[test]
-    fn read_replicas_come_from_repeated_flags_or_a_comma_separated_list() {
-        let cli = Cli::parse_from([
-            "orderly",
-            "--database-url",
-            "postgres://p/db",
-            "--read-replica-url",
-            "postgres://r1/db",
-            "--read-replica-url",
-            "postgres://r2/db,postgres://r3/db",
-        ]);
-        assert_eq!(
-            cli.settings.read_replicas().unwrap(),
-            ["postgres://r1/db", "postgres://r2/db", "postgres://r3/db"]
-        );
-        let mut settings = Settings::for_database("sqlite://x.db");
-        assert!(settings.read_replicas().unwrap().is_empty());
-        settings.read_replica_urls = vec!["postgres://r1/db".into()];
-        let err = settings.read_replicas().unwrap_err().to_string();
-        assert!(err.contains("need a PostgreSQL"), "{err}");
-        settings.database_url = "postgres://p/db".into();
-        settings.read_replica_urls = vec!["mysql://r1/db".into()];
-        let err = settings.read_replicas().unwrap_err().to_string();
-        assert!(err.contains("replica 1 is not a postgres"), "{err}");
-    }
-
-    #[test]
-    fn keys_commands_parse() {
-        let cli = Cli::parse_from([
-            "orderly", "keys", "create", "--role", "read", "--name", "ci",
-        ]);
-        assert_eq!(
-            cli.command,
-            Some(Command::Keys {
-                action: KeysCommand::Create {
-                    role: "read".into(),
-                    name: "ci".into()
-                }
-            })
-        );
-        assert!(Cli::try_parse_from(["orderly", "keys", "create", "--role", "root"]).is_err());
-        assert!(Cli::try_parse_from(["orderly", "keys", "revoke", "x"]).is_err());
-    }
-}
+mod tests;

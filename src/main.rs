@@ -8,18 +8,18 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
-use orderly::config::{Cli, Command};
+use orderly::config::{Cli, Settings, Task};
 use orderly::startup::{migrate, shutdown_signal, Application};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Held to the end: dropping it flushes the queued log lines.
-    let log_writer = orderly::telemetry::init(cli.settings.log_format);
-    let result = match cli.command.as_ref().unwrap_or(&Command::Serve) {
-        Command::Serve => serve(&cli.settings).await,
-        Command::Migrate => migrate(&cli.settings).await,
-        Command::Keys { action } => orderly::admin::keys(&cli.settings, action).await,
+    let log_writer = orderly::telemetry::init(cli.log_format());
+    let result = match cli.task() {
+        Task::Serve(settings) => serve(&settings).await,
+        Task::Migrate(settings) => migrate(&settings).await,
+        Task::Keys(settings, action) => orderly::admin::keys(&settings, &action).await,
     };
     // The log's last lines first, then the error that ends it.
     drop(log_writer);
@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(settings: &orderly::config::Settings) -> anyhow::Result<()> {
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let stop = shutdown_signal();
     let app = Application::build(settings).await?;
     app.run_until(stop).await?;

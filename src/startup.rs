@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::app::App;
-use crate::config::Settings;
+use crate::config::{CommonSettings, ReplicaSettings, Settings};
 use crate::http::router;
 use crate::storage;
 
@@ -30,24 +30,27 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         // Installed before the first request, so that every one is counted.
         crate::telemetry::metrics::handle();
-        let app = Arc::new(open_app(settings).await?);
-        if app.access().is_open() && !settings.anonymous_allowed() {
+        let http = &settings.http;
+        let stores =
+            storage::open(&settings.database, &settings.postgres, &settings.replicas).await?;
+        let app = Arc::new(load_app(stores, http.anonymous_allowed()).await?);
+        if app.access().is_open() && !http.anonymous_allowed() {
             anyhow::bail!(
                 "refusing to serve on {} without API keys: create one with \
                  `orderly keys create --role admin`, or pass --allow-anonymous to serve without authentication",
-                settings.bind
+                http.bind
             );
         }
-        let router = router(app.clone(), settings.request_timeout());
-        let listener = TcpListener::bind(settings.bind)
+        let router = router(app.clone(), http.request_timeout);
+        let listener = TcpListener::bind(http.bind)
             .await
-            .with_context(|| format!("could not listen on {}", settings.bind))?;
+            .with_context(|| format!("could not listen on {}", http.bind))?;
         Ok(Self {
             listener,
             router,
             app,
-            key_purge_interval: settings.key_purge_interval(),
-            shutdown_timeout: settings.shutdown_timeout(),
+            key_purge_interval: settings.key_purge_interval,
+            shutdown_timeout: http.shutdown_timeout,
         })
     }
 
@@ -74,7 +77,6 @@ impl Application {
             self.key_purge_interval,
         ));
         let key_refresher = tokio::spawn(refresh_api_keys(self.app.clone()));
-        let replica_checker = tokio::spawn(check_replicas(self.app));
         let (draining, drain_started) = tokio::sync::oneshot::channel();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -96,7 +98,7 @@ impl Application {
         };
         // Wait for the purge to stop too, so the stores (and their
         // connections) are gone when this returns.
-        for task in [purger, key_refresher, replica_checker] {
+        for task in [purger, key_refresher] {
             task.abort();
             let _ = task.await;
         }
@@ -142,31 +144,32 @@ async fn refresh_api_keys(app: Arc<App>) {
     }
 }
 
-/// Checks the read replicas (up, in recovery, how far behind) every
-/// `CHECK_EVERY`, if there are any.
-async fn check_replicas(app: Arc<App>) {
-    let mut ticks = tokio::time::interval(crate::storage::postgres::REPLICA_CHECK_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if !app.check_replicas().await {
-            return;
-        }
-    }
-}
-
-/// The use cases over the configured database, migrated, with the API keys
-/// loaded.
-pub async fn open_app(settings: &Settings) -> anyhow::Result<App> {
-    let stores = storage::open(settings).await?;
-    App::load(stores, settings.anonymous_allowed())
+/// The use cases over `stores`, with the API keys loaded.
+async fn load_app(stores: storage::Stores, anonymous_allowed: bool) -> anyhow::Result<App> {
+    App::load(stores, anonymous_allowed)
         .await
         .context("could not load the API keys")
 }
 
+/// The use cases for a command other than serving (`orderly keys`): the
+/// database of `settings`, migrated, with no replicas; never open.
+pub async fn open_app(settings: &CommonSettings) -> anyhow::Result<App> {
+    let stores = open_stores(settings).await?;
+    load_app(stores, false).await
+}
+
 /// Applies pending migrations and returns: `orderly migrate`.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    storage::open(settings).await.map(drop)
+pub async fn migrate(settings: &CommonSettings) -> anyhow::Result<()> {
+    open_stores(settings).await.map(drop)
+}
+
+async fn open_stores(settings: &CommonSettings) -> anyhow::Result<storage::Stores> {
+    storage::open(
+        &settings.database,
+        &settings.postgres,
+        &ReplicaSettings::none(),
+    )
+    .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -23,7 +23,8 @@
 //!   in the background, in small batches.
 //!
 //! Adding idempotency to another POST: call [`Idempotency::once`] from its
-//! use case, give its storage write an `Option<&mut Tx>`, and implement
+//! use case when the request has a key, make its write through the
+//! transaction `once` hands over (a method of `WriteTx`), and implement
 //! [`Replayable`] for what it returns.
 
 use std::collections::HashSet;
@@ -34,7 +35,7 @@ use chrono::{TimeDelta, Utc};
 use super::error::OnConstraint;
 use super::{AppError, AppResult};
 use crate::domain::{IdempotencyKey, SavedResponse};
-use crate::storage::{Claim, Constraint, IdempotencyStore, Tx};
+use crate::storage::{Claim, Constraint, IdempotencyStore, LogPosition, Tx, Written};
 use crate::telemetry::metrics;
 
 /// How long a stored response is replayed.
@@ -123,21 +124,24 @@ impl Idempotency {
         }
     }
 
-    /// Runs `work` at most once per key and answers repeats with what the
-    /// first run answered. Without a key, `work` runs on its own (`None`);
-    /// with one, inside the claim's transaction.
+    /// Runs `work` at most once per key, inside the claim's transaction,
+    /// and answers repeats with what the first run answered; where the
+    /// commit left the primary's log, when replicas need to know.
     pub async fn once<T: Replayable>(
         &self,
-        key: Option<&IdempotencyKey>,
-        work: impl AsyncFnOnce(Option<&mut Tx>) -> AppResult<T>,
-    ) -> AppResult<Created<T>> {
-        let Some(key) = key else {
-            return work(None).await.map(Created::New);
-        };
+        key: &IdempotencyKey,
+        work: impl AsyncFnOnce(&mut Tx) -> AppResult<T>,
+    ) -> AppResult<Written<Created<T>>> {
         let result = self.once_with_key(key, work).await;
         metrics::record_idempotent(match &result {
-            Ok(Created::New(_)) => "executed",
-            Ok(Created::Replayed(_)) => "replayed",
+            Ok(Written {
+                value: Created::New(_),
+                ..
+            }) => "executed",
+            Ok(Written {
+                value: Created::Replayed(_),
+                ..
+            }) => "replayed",
             Err(AppError::KeyInFlight) => "in_flight",
             Err(AppError::KeyReused) => "key_reused",
             Err(_) => "failed",
@@ -148,22 +152,28 @@ impl Idempotency {
     async fn once_with_key<T: Replayable>(
         &self,
         key: &IdempotencyKey,
-        work: impl AsyncFnOnce(Option<&mut Tx>) -> AppResult<T>,
-    ) -> AppResult<Created<T>> {
+        work: impl AsyncFnOnce(&mut Tx) -> AppResult<T>,
+    ) -> AppResult<Written<Created<T>>> {
         let mut processing = match self.try_processing(key).await? {
             NextAction::StartProcessing(processing) => processing,
-            NextAction::ReturnSavedResponse(saved) => return Ok(Created::Replayed(saved)),
+            NextAction::ReturnSavedResponse(saved) => {
+                return Ok(Written::unplaced(Created::Replayed(saved)))
+            }
         };
-        let outcome = match work(Some(processing.tx())).await {
+        let outcome = match work(processing.tx()).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 processing.abandon().await;
                 return Err(e);
             }
         };
-        self.save_response(processing, key, outcome.saved_response())
+        let at = self
+            .save_response(processing, key, outcome.saved_response())
             .await?;
-        Ok(Created::New(outcome))
+        Ok(Written {
+            value: Created::New(outcome),
+            at,
+        })
     }
 
     /// Claims `key` and decides what its request gets.
@@ -186,7 +196,7 @@ impl Idempotency {
                 }
                 Ok(NextAction::ReturnSavedResponse(row.response))
             }
-            Some(_expired) => match self.store.delete_in(processing.tx(), key).await {
+            Some(_expired) => match processing.tx().forget_response(key).await {
                 Ok(()) => Ok(NextAction::StartProcessing(processing)),
                 Err(e) => {
                     processing.abandon().await;
@@ -197,19 +207,20 @@ impl Idempotency {
         }
     }
 
-    /// Records the response beside the work and commits both.
+    /// Records the response beside the work and commits both; where the
+    /// commit left the primary's log, when replicas need to know.
     pub async fn save_response(
         &self,
         mut processing: Processing,
         key: &IdempotencyKey,
         response: SavedResponse,
-    ) -> AppResult<()> {
+    ) -> AppResult<Option<LogPosition>> {
         // The claim holds the key, so a row appearing meanwhile means the
         // hold was bypassed (outside interference): the other writer's
         // request counts as the one in flight, and this one's work is undone.
-        let saved = self
-            .store
-            .insert_in(processing.tx(), key, &response)
+        let saved = processing
+            .tx()
+            .record_response(key, &response)
             .await
             .on_constraint(Constraint::IdempotencyKeyUnique, AppError::KeyInFlight);
         if let Err(e) = saved {

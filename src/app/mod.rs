@@ -4,7 +4,9 @@
 //!
 //! Rules that span several storage calls live here, once: an order's move
 //! along the status machine (`orders.rs`), the idempotency flow
-//! (`idempotency.rs`), and what a broken constraint means to each use case.
+//! (`idempotency.rs`), what a broken constraint means to each use case, and
+//! where each read may be served from (`floors.rs`): every use case is told
+//! who calls, so that the caller reads its own writes.
 
 use std::sync::Arc;
 
@@ -12,9 +14,9 @@ use crate::storage::{ConnectionStats, Health, OrderStore, ReadStats, Stores, Use
 
 pub mod access;
 pub mod error;
+mod floors;
 pub mod idempotency;
 pub mod orders;
-mod sessions;
 pub mod users;
 
 pub use access::{Access, Caller, Denied};
@@ -27,7 +29,7 @@ pub struct App {
     orders: Arc<dyn OrderStore>,
     idempotency: idempotency::Idempotency,
     access: Access,
-    sessions: sessions::Sessions,
+    floors: floors::Floors,
     health: Arc<dyn Health>,
 }
 
@@ -41,7 +43,7 @@ impl App {
             orders: stores.orders,
             idempotency: idempotency::Idempotency::new(stores.idempotency_keys),
             access: Access::load(stores.api_keys, anonymous_allowed).await?,
-            sessions: sessions::Sessions::default(),
+            floors: floors::Floors::default(),
             health: stores.health,
         })
     }
@@ -64,11 +66,6 @@ impl App {
     /// Where reads went, and how each read replica stands.
     pub fn reads(&self) -> ReadStats {
         self.health.reads()
-    }
-
-    /// Checks the read replicas once; `false` when there are none.
-    pub async fn check_replicas(&self) -> bool {
-        self.health.check_replicas().await
     }
 
     /// Deletes idempotency keys past their time to live; returns how many.

@@ -1,47 +1,53 @@
 //! Order use cases: create, read, move along the status machine, and list.
 
 use super::error::OnConstraint;
-use super::{App, AppError, AppResult, Created};
+use super::{App, AppError, AppResult, Caller, Created};
 use crate::domain::{IdempotencyKey, NewOrder, Order, OrderStatus, PageRequest, Precondition};
-use crate::storage::{Constraint, OrderFilter};
+use crate::storage::{Constraint, OrderFilter, ReadFrom, StoreResult};
+
+/// A missing user, as an order create meets it.
+fn unknown_user<T>(result: StoreResult<T>) -> AppResult<T> {
+    result.on_constraint(Constraint::OrderUser, AppError::UnknownUser)
+}
 
 impl App {
     /// Creates an order with its items, all or nothing; with a key, at most
     /// once per key.
     pub async fn create_order(
         &self,
+        caller: Caller,
         new: NewOrder,
         key: Option<&IdempotencyKey>,
     ) -> AppResult<Created<Order>> {
-        self.idempotency
-            .once(key, async |tx| {
-                self.orders
-                    .create(tx, &new)
-                    .await
-                    .on_constraint(Constraint::OrderUser, AppError::UnknownUser)
-            })
-            .await
+        let created = match key {
+            None => unknown_user(self.orders.create(&new).await)?.map(Created::New),
+            Some(key) => {
+                self.idempotency
+                    .once(key, async |tx| unknown_user(tx.create_order(&new).await))
+                    .await?
+            }
+        };
+        Ok(self.floors.after(caller, created))
     }
 
-    pub async fn get_order(&self, id: i64) -> AppResult<Order> {
-        self.orders
-            .get(id)
-            .await?
-            .ok_or(AppError::NotFound("order"))
+    pub async fn get_order(&self, caller: Caller, id: i64) -> AppResult<Order> {
+        self.order(self.floors.reads_for(caller), id).await
     }
 
     /// Moves an order along the status machine. The move is decided against
-    /// the state read and written only if that state is still current, so
-    /// of two racing moves from one state exactly one wins; the other is
-    /// told the order moved meanwhile, even if its own move would be legal
-    /// from the new state (it was decided against the old one).
+    /// the state read (on the primary: it decides a write) and written only
+    /// if that state is still current, so of two racing moves from one
+    /// state exactly one wins; the other is told the order moved meanwhile,
+    /// even if its own move would be legal from the new state (it was
+    /// decided against the old one).
     pub async fn move_order(
         &self,
+        caller: Caller,
         id: i64,
         to: OrderStatus,
         precondition: Precondition,
     ) -> AppResult<Order> {
-        let current = self.get_order(id).await?;
+        let current = self.order(ReadFrom::Primary, id).await?;
         if !precondition.allows(current.version()) {
             return Err(AppError::PreconditionFailed);
         }
@@ -52,14 +58,14 @@ impl App {
                 to: to.as_str(),
             });
         }
-        if let Some(moved) = self
+        let moved = self
             .orders
             .set_status_if_unchanged(id, current.version(), to)
-            .await?
-        {
+            .await?;
+        if let Some(moved) = self.floors.after(caller, moved) {
             return Ok(moved);
         }
-        let now = self.get_order(id).await?;
+        let now = self.order(ReadFrom::Primary, id).await?;
         if !precondition.allows(now.version()) {
             return Err(AppError::PreconditionFailed);
         }
@@ -69,26 +75,37 @@ impl App {
     /// A page of orders by id, narrowed by `filter`.
     pub async fn list_orders(
         &self,
+        caller: Caller,
         page: &PageRequest,
         filter: &OrderFilter,
     ) -> AppResult<Vec<Order>> {
-        Ok(self.orders.list(page, filter).await?)
+        let from = self.floors.reads_for(caller);
+        Ok(self.orders.list(from, page, filter).await?)
     }
 
     /// A page of one user's orders; `NotFound` when the user does not exist.
     pub async fn list_user_orders(
         &self,
+        caller: Caller,
         user_id: i64,
         page: &PageRequest,
         status: Option<OrderStatus>,
     ) -> AppResult<Vec<Order>> {
-        if !self.users.exists(user_id).await? {
+        let from = self.floors.reads_for(caller);
+        if !self.users.exists(from, user_id).await? {
             return Err(AppError::NotFound("user"));
         }
         let filter = OrderFilter {
             user_id: Some(user_id),
             status,
         };
-        self.list_orders(page, &filter).await
+        Ok(self.orders.list(from, page, &filter).await?)
+    }
+
+    async fn order(&self, from: ReadFrom, id: i64) -> AppResult<Order> {
+        self.orders
+            .get(from, id)
+            .await?
+            .ok_or(AppError::NotFound("order"))
     }
 }

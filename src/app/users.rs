@@ -1,47 +1,56 @@
 //! User use cases: create, read, update, delete and list users.
 
 use super::error::OnConstraint;
-use super::{App, AppError, AppResult, Created};
+use super::{App, AppError, AppResult, Caller, Created};
 use crate::domain::{IdempotencyKey, NewUser, PageRequest, Precondition, User, UserPatch};
-use crate::storage::Constraint;
+use crate::storage::{Constraint, ReadFrom, StoreResult};
+
+/// A taken address, as a create or an update meets it.
+fn email_taken<T>(result: StoreResult<T>) -> AppResult<T> {
+    result.on_constraint(Constraint::UserEmailUnique, AppError::EmailTaken)
+}
 
 impl App {
     /// Creates a user; with a key, at most once per key.
     pub async fn create_user(
         &self,
+        caller: Caller,
         new: NewUser,
         key: Option<&IdempotencyKey>,
     ) -> AppResult<Created<User>> {
-        self.idempotency
-            .once(key, async |tx| {
-                self.users
-                    .create(tx, &new)
-                    .await
-                    .on_constraint(Constraint::UserEmailUnique, AppError::EmailTaken)
-            })
-            .await
+        let created = match key {
+            None => email_taken(self.users.create(&new).await)?.map(Created::New),
+            Some(key) => {
+                self.idempotency
+                    .once(key, async |tx| email_taken(tx.create_user(&new).await))
+                    .await?
+            }
+        };
+        Ok(self.floors.after(caller, created))
     }
 
-    pub async fn get_user(&self, id: i64) -> AppResult<User> {
-        self.users.get(id).await?.ok_or(AppError::NotFound("user"))
+    pub async fn get_user(&self, caller: Caller, id: i64) -> AppResult<User> {
+        let from = self.floors.reads_for(caller);
+        self.users
+            .get(from, id)
+            .await?
+            .ok_or(AppError::NotFound("user"))
     }
 
     /// Applies a partial update if `precondition` holds.
     pub async fn update_user(
         &self,
+        caller: Caller,
         id: i64,
         patch: UserPatch,
         precondition: Precondition,
     ) -> AppResult<User> {
-        let updated = self
-            .users
-            .update(id, &patch, &precondition)
-            .await
-            .on_constraint(Constraint::UserEmailUnique, AppError::EmailTaken)?;
-        match updated {
+        let updated = email_taken(self.users.update(id, &patch, &precondition).await)?;
+        match self.floors.after(caller, updated) {
             Some(user) => Ok(user),
-            // No row matched: either there is none, or its version moved on.
-            None => match self.users.get(id).await? {
+            // No row matched: either there is none, or its version moved
+            // on. Which one decides the answer: ask the primary.
+            None => match self.users.get(ReadFrom::Primary, id).await? {
                 None => Err(AppError::NotFound("user")),
                 Some(_) => Err(AppError::PreconditionFailed),
             },
@@ -49,21 +58,24 @@ impl App {
     }
 
     /// Deletes a user who has no orders.
-    pub async fn delete_user(&self, id: i64) -> AppResult<()> {
+    pub async fn delete_user(&self, caller: Caller, id: i64) -> AppResult<()> {
         let deleted = self
             .users
             .delete(id)
             .await
             .on_constraint(Constraint::OrderUser, AppError::UserHasOrders)?;
+        let deleted = self.floors.after(caller, deleted);
         deleted.then_some(()).ok_or(AppError::NotFound("user"))
     }
 
     /// A page of users by id; `email` matches case-insensitively.
     pub async fn list_users(
         &self,
+        caller: Caller,
         page: &PageRequest,
         email: Option<&str>,
     ) -> AppResult<Vec<User>> {
-        Ok(self.users.list(page, email).await?)
+        let from = self.floors.reads_for(caller);
+        Ok(self.users.list(from, page, email).await?)
     }
 }

@@ -1,9 +1,11 @@
 //! The API-key check in front of every `/api/v1` route: reads the bearer
 //! token, asks the application layer who sent it, and hands the [`Caller`]
-//! to the handlers (idempotency keys are scoped by it). Writes are every
-//! method but `GET` and `HEAD`.
+//! to the handlers, which pass it to their use case (idempotency keys and
+//! read-your-writes are the caller's). Writes are every method but `GET`
+//! and `HEAD`: a read-only key may not make them.
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,9 +24,18 @@ pub async fn require_api_key(
     match app.access().authenticate(credential, writes) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
-            app.serve_as(caller, !writes, next.run(request)).await
+            next.run(request).await
         }
         Err(denied) => ApiError::from(denied).into_response(),
+    }
+}
+
+/// A handler's caller, as `require_api_key` found it.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(caller(&parts.extensions))
     }
 }
 

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::request_tracking::current_request_id;
+use super::request_context::{current_request_id, LoggedCause};
 use crate::app::{AppError, Denied};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -47,21 +47,9 @@ pub enum ApiError {
     /// 403: the API key may not do this (a read key on a write).
     #[error("{0}")]
     Forbidden(Denied),
-    /// 404: no such resource or route.
-    #[error("{0}")]
-    NotFound(String),
-    /// 409: the e-mail address belongs to another user.
-    #[error("a user with this e-mail address already exists")]
-    EmailTaken,
-    /// 409: the request conflicts with the resource's state.
-    #[error("{0}")]
-    Conflict(String),
-    /// 409: a request with this idempotency key is still running.
-    #[error("a request with this Idempotency-Key is still running; retry shortly")]
-    KeyInFlight,
-    /// 412: `If-Match` does not name the current version.
-    #[error("the resource has changed since the given ETag; fetch it again")]
-    PreconditionFailed,
+    /// 404: no such route (a missing resource is the use case's `NotFound`).
+    #[error("no such route")]
+    NoRoute,
     /// 408: the client had not sent its whole body by the request timeout.
     #[error("the request body did not arrive in full within {} ms", .0.as_millis())]
     RequestTimeout(std::time::Duration),
@@ -74,20 +62,15 @@ pub enum ApiError {
     /// 422: well-formed JSON that breaks a rule, one entry per field.
     #[error("the request body breaks {} rule(s)", .0.len())]
     Validation(Vec<FieldError>),
-    /// 422: the idempotency key was first used with another request body.
-    #[error("this Idempotency-Key was used with a different request body")]
-    KeyReused,
-    /// 503: the database cannot be reached or has no free connection in time.
-    #[error("the service cannot reach its database; retry shortly")]
-    Unavailable(String),
-    /// 500: anything else; the cause is logged, never sent.
-    #[error("an internal error occurred")]
-    Internal(#[source] anyhow::Error),
+    /// What a use case answered, with its own words; the status per
+    /// variant is in [`ApiError::status`]: 404 no such resource; 409 a
+    /// taken address, a user with orders, an illegal or concurrent move, a
+    /// key still in flight; 412 a stale `If-Match`; 422 a key reused with
+    /// another body; 503 no database (cause logged, never sent); 500
+    /// anything else (cause logged, never sent).
+    #[error(transparent)]
+    App(AppError),
 }
-
-/// The cause of a 5xx, for the request logger.
-#[derive(Debug, Clone)]
-pub struct LoggedCause(pub String);
 
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -135,15 +118,23 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::EmailTaken | Self::Conflict(_) | Self::KeyInFlight => StatusCode::CONFLICT,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::NoRoute | Self::App(AppError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) | Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Validation(_)
+            | Self::App(AppError::KeyReused)
+            | Self::App(AppError::UnknownUser) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::App(
+                AppError::EmailTaken
+                | AppError::UserHasOrders
+                | AppError::IllegalMove { .. }
+                | AppError::MovedConcurrently { .. }
+                | AppError::KeyInFlight,
+            ) => StatusCode::CONFLICT,
+            Self::App(AppError::PreconditionFailed) => StatusCode::PRECONDITION_FAILED,
+            Self::App(AppError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::App(AppError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -153,18 +144,34 @@ impl ApiError {
             Self::BadRequest(_) => "/problems/bad-request",
             Self::Unauthorized(_) => "/problems/unauthorized",
             Self::Forbidden(_) => "/problems/forbidden",
-            Self::NotFound(_) => "/problems/not-found",
-            Self::EmailTaken => "/problems/email-taken",
-            Self::Conflict(_) => "/problems/conflict",
-            Self::KeyInFlight => "/problems/idempotency-key-in-flight",
-            Self::KeyReused => "/problems/idempotency-key-reused",
-            Self::PreconditionFailed => "/problems/precondition-failed",
+            Self::NoRoute | Self::App(AppError::NotFound(_)) => "/problems/not-found",
             Self::RequestTimeout(_) => "/problems/request-timeout",
             Self::PayloadTooLarge(_) => "/problems/payload-too-large",
             Self::UnsupportedMediaType => "/problems/unsupported-media-type",
-            Self::Validation(_) => "/problems/validation",
-            Self::Unavailable(_) => "/problems/unavailable",
-            Self::Internal(_) => "/problems/internal",
+            Self::Validation(_) | Self::App(AppError::UnknownUser) => "/problems/validation",
+            Self::App(AppError::EmailTaken) => "/problems/email-taken",
+            Self::App(
+                AppError::UserHasOrders
+                | AppError::IllegalMove { .. }
+                | AppError::MovedConcurrently { .. },
+            ) => "/problems/conflict",
+            Self::App(AppError::KeyInFlight) => "/problems/idempotency-key-in-flight",
+            Self::App(AppError::KeyReused) => "/problems/idempotency-key-reused",
+            Self::App(AppError::PreconditionFailed) => "/problems/precondition-failed",
+            Self::App(AppError::Unavailable(_)) => "/problems/unavailable",
+            Self::App(AppError::Internal(_)) => "/problems/internal",
+        }
+    }
+
+    /// What the client reads: the error's own words, except that a 5xx
+    /// says only what the client can do (its cause is logged instead).
+    fn detail(&self) -> String {
+        match self {
+            Self::App(AppError::Unavailable(_)) => {
+                "the service cannot reach its database; retry shortly".into()
+            }
+            Self::App(AppError::Internal(_)) => "an internal error occurred".into(),
+            other => other.to_string(),
         }
     }
 
@@ -190,7 +197,7 @@ impl IntoResponse for ApiError {
             Self::Validation(errors) => Some(errors.as_slice()),
             _ => None,
         };
-        let mut response = problem_response(self.status(), self.kind(), self.to_string(), errors);
+        let mut response = problem_response(self.status(), self.kind(), self.detail(), errors);
         match &self {
             Self::Unauthorized(_) | Self::Forbidden(_) => {
                 response
@@ -203,18 +210,18 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            Self::KeyInFlight => {
+            Self::App(AppError::KeyInFlight) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::Unavailable(cause) => {
+            Self::App(AppError::Unavailable(cause)) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 response.extensions_mut().insert(LoggedCause(cause.clone()));
             }
-            Self::Internal(cause) => {
+            Self::App(AppError::Internal(cause)) => {
                 response
                     .extensions_mut()
                     .insert(LoggedCause(format!("{cause:#}")));
@@ -237,17 +244,9 @@ impl From<Denied> for ApiError {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
-            AppError::NotFound(what) => Self::NotFound(format!("no such {what}")),
-            AppError::EmailTaken => Self::EmailTaken,
+            // A missing user is the body's `user_id` breaking a rule.
             AppError::UnknownUser => Self::validation("user_id", e.to_string()),
-            AppError::UserHasOrders
-            | AppError::IllegalMove { .. }
-            | AppError::MovedConcurrently { .. } => Self::Conflict(e.to_string()),
-            AppError::PreconditionFailed => Self::PreconditionFailed,
-            AppError::KeyReused => Self::KeyReused,
-            AppError::KeyInFlight => Self::KeyInFlight,
-            AppError::Unavailable(cause) => Self::Unavailable(cause),
-            AppError::Internal(cause) => Self::Internal(cause),
+            e => Self::App(e),
         }
     }
 }

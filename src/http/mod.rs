@@ -18,6 +18,7 @@ pub mod field_reader;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
+pub mod request_context;
 pub mod request_tracking;
 pub mod responses;
 pub mod users;

@@ -43,7 +43,7 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".into())
+    ApiError::NoRoute
 }
 
 /// Prometheus text: requests, latencies, database connections, idempotent

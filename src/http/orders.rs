@@ -19,7 +19,7 @@ use super::openapi::schemas::{
 use super::openapi::{BodyFailures, Failures, WriteFailures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
-use crate::app::Replayable;
+use crate::app::{Caller, Replayable};
 use crate::domain::order::MAX_ITEMS;
 use crate::domain::{
     Currency, LineItem, NewOrder, Order, OrderStatus, PageRequest, Quantity, SavedResponse, Sku,
@@ -143,13 +143,15 @@ fn order_response(order: &Order) -> Response {
 )]
 pub async fn create(
     State(app): State<AppState>,
+    caller: Caller,
     key: IdempotencyHeader,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let key = key.parse("POST /api/v1/orders", &body)?;
     // The key has fingerprinted the raw bytes; the parsed value can move.
     let new = parse_new_order(body.value)?;
-    Ok(respond_created(app.create_order(new, key.as_ref()).await?))
+    let created = app.create_order(caller, new, key.as_ref()).await?;
+    Ok(respond_created(created))
 }
 
 #[utoipa::path(
@@ -165,8 +167,12 @@ pub async fn create(
         Failures,
     )
 )]
-pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
-    Ok(order_response(&app.get_order(id).await?))
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Response, ApiError> {
+    Ok(order_response(&app.get_order(caller, id).await?))
 }
 
 /// `PUT`: `{status}` moves the order, as `PATCH`.
@@ -182,11 +188,12 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, Ap
 )]
 pub async fn replace(
     state: State<AppState>,
+    caller: Caller,
     id: Id,
     if_match: IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    update(state, id, if_match, body).await
+    update(state, caller, id, if_match, body).await
 }
 
 /// `PATCH`: `{status}` moves the order along its status machine.
@@ -202,12 +209,14 @@ pub async fn replace(
 )]
 pub async fn update(
     State(app): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     IfMatch(precondition): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let to = parse_status_change(body)?;
-    Ok(order_response(&app.move_order(id, to, precondition).await?))
+    let moved = app.move_order(caller, id, to, precondition).await?;
+    Ok(order_response(&moved))
 }
 
 /// `status` from a query string, if given.
@@ -264,10 +273,12 @@ fn page_of(orders: &[Order], page: &PageRequest) -> Json<Page<OrderBody>> {
 )]
 pub async fn list(
     State(app): State<AppState>,
+    caller: Caller,
     query: QueryParams,
 ) -> Result<Json<Page<OrderBody>>, ApiError> {
     let (page, filter) = parse_list_query(&query)?;
-    Ok(page_of(&app.list_orders(&page, &filter).await?, &page))
+    let orders = app.list_orders(caller, &page, &filter).await?;
+    Ok(page_of(&orders, &page))
 }
 
 /// A user's orders; 404 when the user does not exist.
@@ -286,10 +297,11 @@ pub async fn list(
 )]
 pub async fn list_for_user(
     State(app): State<AppState>,
+    caller: Caller,
     Id(user_id): Id,
     query: QueryParams,
 ) -> Result<Json<Page<OrderBody>>, ApiError> {
     let (page, status) = parse_user_list_query(&query)?;
-    let orders = app.list_user_orders(user_id, &page, status).await?;
+    let orders = app.list_user_orders(caller, user_id, &page, status).await?;
     Ok(page_of(&orders, &page))
 }

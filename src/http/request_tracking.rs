@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use super::error::LoggedCause;
+use super::request_context::{with_request_id, LoggedCause};
 use crate::telemetry::metrics;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -24,15 +24,6 @@ const REQUEST_ID_MAX_LEN: usize = 128;
 /// The route label of requests that matched no route: one label for all,
 /// so that scanners cannot grow the metrics without bound.
 const UNMATCHED: &str = "<unmatched>";
-
-tokio::task_local! {
-    static REQUEST_ID: HeaderValue;
-}
-
-/// The id of the request this task is serving, if any.
-pub fn current_request_id() -> Option<HeaderValue> {
-    REQUEST_ID.try_with(HeaderValue::clone).ok()
-}
 
 pub async fn track_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -46,9 +37,8 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     // A clone of the matched template is a reference count, not a copy.
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request).instrument(span.clone()))
-        .await;
+    let mut response =
+        with_request_id(id.clone(), next.run(request).instrument(span.clone())).await;
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

@@ -18,7 +18,7 @@ use super::openapi::schemas::{
 use super::openapi::{BodyFailures, Failures, WriteFailures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
-use crate::app::Replayable;
+use crate::app::{Caller, Replayable};
 use crate::domain::{Email, NewUser, PageRequest, SavedResponse, User, UserName, UserPatch};
 
 /// A user as the API shows it: exactly these keys.
@@ -122,13 +122,15 @@ fn user_response(user: &User) -> Response {
 )]
 pub async fn create(
     State(app): State<AppState>,
+    caller: Caller,
     key: IdempotencyHeader,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let key = key.parse("POST /api/v1/users", &body)?;
     // The key has fingerprinted the raw bytes; the parsed value can move.
     let new = parse_new_user(body.value)?;
-    Ok(respond_created(app.create_user(new, key.as_ref()).await?))
+    let created = app.create_user(caller, new, key.as_ref()).await?;
+    Ok(respond_created(created))
 }
 
 #[utoipa::path(
@@ -144,8 +146,12 @@ pub async fn create(
         Failures,
     )
 )]
-pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
-    Ok(user_response(&app.get_user(id).await?))
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<Response, ApiError> {
+    Ok(user_response(&app.get_user(caller, id).await?))
 }
 
 /// `PUT`: a partial update, as `PATCH`.
@@ -161,11 +167,12 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Response, Ap
 )]
 pub async fn replace(
     state: State<AppState>,
+    caller: Caller,
     id: Id,
     if_match: IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    update(state, id, if_match, body).await
+    update(state, caller, id, if_match, body).await
 }
 
 /// `PATCH`: a partial update; at least one field.
@@ -181,14 +188,14 @@ pub async fn replace(
 )]
 pub async fn update(
     State(app): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     IfMatch(precondition): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let patch = parse_user_patch(body)?;
-    Ok(user_response(
-        &app.update_user(id, patch, precondition).await?,
-    ))
+    let updated = app.update_user(caller, id, patch, precondition).await?;
+    Ok(user_response(&updated))
 }
 
 #[utoipa::path(
@@ -205,8 +212,12 @@ pub async fn update(
         WriteFailures, Failures,
     )
 )]
-pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
-    app.delete_user(id).await?;
+pub async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
+    app.delete_user(caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -227,9 +238,13 @@ pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCod
         Failures,
     )
 )]
-pub async fn list(State(app): State<AppState>, query: QueryParams) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
     let (page, email) = parse_list_query(&query)?;
-    let users = app.list_users(&page, email).await?;
+    let users = app.list_users(caller, &page, email).await?;
     // Serialised here, while the rows the page borrows from are alive.
     let page = Page::from_rows(&users, page.limit, |u| u.id, UserBody::from);
     Ok(Json(page).into_response())

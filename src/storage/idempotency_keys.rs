@@ -18,7 +18,8 @@ pub struct StoredKey {
 
 /// The outcome of claiming a key.
 pub enum Claim {
-    /// The key is held until `tx` ends; `stored` is the row under it, if any.
+    /// The key is held until `tx` ends; `stored` is the row under it, if
+    /// any. The work and its response are written through `tx`.
     Held { tx: Tx, stored: Option<StoredKey> },
     /// Another transaction (another instance, say) holds the key right now.
     HeldElsewhere,
@@ -30,16 +31,6 @@ pub trait IdempotencyStore: Send + Sync {
     /// the row stored under it. A crash releases the hold with the
     /// transaction, so nothing is left behind to block a retry.
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim>;
-    /// Deletes the row stored under `key`, inside `tx`.
-    async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()>;
-    /// Stores `response` under `key`, inside `tx`;
-    /// `Violates(IdempotencyKeyUnique)` if a row is already there.
-    async fn insert_in(
-        &self,
-        tx: &mut Tx,
-        key: &IdempotencyKey,
-        response: &SavedResponse,
-    ) -> StoreResult<()>;
     /// Deletes up to `batch` rows stored before `cutoff`; returns how many.
     async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64>;
 }

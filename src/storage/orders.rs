@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{StoreResult, Tx};
+use super::{ReadFrom, StoreResult, Written};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, Version};
 
 /// Narrows an order listing.
@@ -14,20 +14,25 @@ pub struct OrderFilter {
 
 #[async_trait]
 pub trait OrderStore: Send + Sync {
-    /// Writes the order and all its items atomically, inside `tx` if
-    /// given: all or nothing. `Violates(OrderUser)` when the user does not
-    /// exist.
-    async fn create(&self, tx: Option<&mut Tx>, new: &NewOrder) -> StoreResult<Order>;
+    /// Writes the order and all its items atomically, on its own (inside a
+    /// unit of work: `WriteTx::create_order`): all or nothing.
+    /// `Violates(OrderUser)` when the user does not exist.
+    async fn create(&self, new: &NewOrder) -> StoreResult<Written<Order>>;
     /// The order with its items.
-    async fn get(&self, id: i64) -> StoreResult<Option<Order>>;
-    /// Sets the status only if the row is still at `seen`; `None` when it
-    /// has changed or gone.
+    async fn get(&self, from: ReadFrom, id: i64) -> StoreResult<Option<Order>>;
+    /// Sets the status only if the row is still at `seen`; the order as it
+    /// then is (read on the primary), or `None` when it has changed or gone.
     async fn set_status_if_unchanged(
         &self,
         id: i64,
         seen: Version,
         to: OrderStatus,
-    ) -> StoreResult<Option<Order>>;
+    ) -> StoreResult<Written<Option<Order>>>;
     /// Up to `page.fetch_len()` orders with their items, by id.
-    async fn list(&self, page: &PageRequest, filter: &OrderFilter) -> StoreResult<Vec<Order>>;
+    async fn list(
+        &self,
+        from: ReadFrom,
+        page: &PageRequest,
+        filter: &OrderFilter,
+    ) -> StoreResult<Vec<Order>>;
 }

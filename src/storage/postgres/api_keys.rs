@@ -1,9 +1,12 @@
-//! API keys on PostgreSQL: single statements on the shared connections.
+//! API keys on PostgreSQL: single statements on the primary's shared
+//! connections (a key's revocation must be seen at once, so never a
+//! replica's, and no caller reads them back through one).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
+use super::connection::Statements;
 use super::PgStore;
 use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, Role};
 use crate::storage::api_keys::{active_key, role_from_column};
@@ -67,7 +70,7 @@ impl ApiKeyStore for PgStore {
     async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
         let sql = "UPDATE api_keys SET last_used_at = $2
                    WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
-        self.writers.execute(sql, &[&id, &at]).await?;
+        self.writers.query(sql, &[&id, &at]).await?;
         Ok(())
     }
 }

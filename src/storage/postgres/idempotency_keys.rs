@@ -4,15 +4,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 
-use super::errors::db_error;
-use super::{not_answering, pg_tx, PgStore};
+use super::connection::Statements;
+use super::transaction::PgTx;
+use super::{pool, PgStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::idempotency_keys::{decode_headers, encode_headers};
-use crate::storage::transaction::Backend;
-use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
+use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx, WriteTx};
 
 /// The lock is named after the schema, the API key, the route and the key:
 /// deployments in other schemas of one database, and clients using the same
@@ -24,21 +23,46 @@ const SELECT: &str =
     "SELECT fingerprint, response_status, response_headers, response_body, created_at
        FROM idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
 
-const DELETE: &str =
-    "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
+/// Deletes the row stored under `key`, inside a transaction.
+pub(super) async fn delete(on: &impl Statements, key: &IdempotencyKey) -> StoreResult<()> {
+    let sql = "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
+    on.query(sql, &[&key.owner, &key.scope, &key.key]).await?;
+    Ok(())
+}
 
-const INSERT: &str = "INSERT INTO idempotency_keys
-        (api_key_id, scope, key, fingerprint, response_status, response_headers, response_body)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// Stores `response` under `key`, inside a transaction.
+pub(super) async fn insert(
+    on: &impl Statements,
+    key: &IdempotencyKey,
+    response: &SavedResponse,
+) -> StoreResult<()> {
+    let sql = "INSERT INTO idempotency_keys
+            (api_key_id, scope, key, fingerprint, response_status, response_headers, response_body)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let status = response.status as i16;
+    let headers = encode_headers(&response.headers);
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &key.owner,
+        &key.scope,
+        &key.key,
+        &key.fingerprint,
+        &status,
+        &headers,
+        &response.body,
+    ];
+    on.query(sql, &params).await?;
+    Ok(())
+}
 
 #[async_trait]
 impl IdempotencyStore for PgStore {
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
-        let tx = self.begin().await?;
+        let conn = pool::get(&self.pool).await?;
+        let tx = PgTx::begin(conn, self.limits.statement, self.notes_positions()).await?;
         let scope_and_key: [&(dyn ToSql + Sync); 3] = [&key.owner, &key.scope, &key.key];
         let locked: bool = tx.query_one(TRY_LOCK, &scope_and_key).await?.get(0);
         if !locked {
-            tx.rollback().await?;
+            Box::new(tx).rollback().await?;
             return Ok(Claim::HeldElsewhere);
         }
         let stored = tx
@@ -54,63 +78,23 @@ impl IdempotencyStore for PgStore {
                 created_at: r.get(4),
             });
         Ok(Claim::Held {
-            tx: Tx(Box::new(Backend::Postgres(tx))),
+            tx: Tx::new(tx),
             stored,
         })
-    }
-
-    async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()> {
-        pg_tx(tx)
-            .execute(DELETE, &[&key.owner, &key.scope, &key.key])
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_in(
-        &self,
-        tx: &mut Tx,
-        key: &IdempotencyKey,
-        response: &SavedResponse,
-    ) -> StoreResult<()> {
-        let status = response.status as i16;
-        let headers = encode_headers(&response.headers);
-        pg_tx(tx)
-            .execute(
-                INSERT,
-                &[
-                    &key.owner,
-                    &key.scope,
-                    &key.key,
-                    &key.fingerprint,
-                    &status,
-                    &headers,
-                    &response.body,
-                ],
-            )
-            .await?;
-        Ok(())
     }
 
     async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
         // On a pooled connection of its own, not a shared one: a batch that
         // waits on a row lock must not hold up the requests queued behind it.
-        let conn = self.conn().await?;
-        let delete = async {
-            let statement = conn
-                .prepare_cached(
-                    "DELETE FROM idempotency_keys WHERE ctid IN (
-                         SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
-                )
-                .await?;
-            conn.execute(&statement, &[&cutoff, &i64::from(batch)])
-                .await
-        };
-        match tokio::time::timeout(self.limits.statement, delete).await {
-            Ok(deleted) => deleted.map_err(db_error),
-            Err(_) => {
-                drop(Object::take(conn));
-                Err(not_answering(self.limits.statement))
-            }
-        }
+        let conn = pool::get(&self.pool).await?;
+        let sql = "WITH deleted AS (
+                       DELETE FROM idempotency_keys WHERE ctid IN (
+                           SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)
+                       RETURNING 1)
+                   SELECT count(*) FROM deleted";
+        let deleted = conn
+            .query(self.limits.statement, sql, &[&cutoff, &i64::from(batch)])
+            .await?;
+        Ok(deleted.first().map_or(0, |row| row.get::<_, i64>(0)) as u64)
     }
 }

@@ -1,15 +1,17 @@
 //! Orders on PostgreSQL. An order and its items are read in one statement
 //! (items aggregated into arrays), so a page of orders costs one query
 //! whatever its size; and written in one statement (data-modifying CTEs),
-//! one round trip, atomic on its own.
+//! one round trip, atomic on its own, on the shared connections or inside
+//! a unit of work.
 
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{only_row, pg_tx, PgStore};
+use super::connection::Statements;
+use super::PgStore;
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
-use crate::storage::{OrderFilter, OrderStore, StoreResult, Tx};
+use crate::storage::{OrderFilter, OrderStore, ReadFrom, StoreResult, Written};
 
 /// The order-with-items query followed by `$tail`, as one `'static` string
 /// (statements are prepared once per connection, keyed by their text).
@@ -124,25 +126,28 @@ impl<'a> InsertParams<'a> {
     }
 }
 
+/// Writes an order with its items, on the shared connections or inside a
+/// transaction.
+pub(super) async fn insert(on: &impl Statements, new: &NewOrder) -> StoreResult<Order> {
+    let params = InsertParams::of(new);
+    let row = on
+        .query_one(INSERT_ORDER_WITH_ITEMS, &params.as_params())
+        .await?;
+    Ok(created(&row, new))
+}
+
 #[async_trait]
 impl OrderStore for PgStore {
-    async fn create(&self, tx: Option<&mut Tx>, new: &NewOrder) -> StoreResult<Order> {
-        let params = InsertParams::of(new);
-        let params = params.as_params();
-        let row = match tx {
-            None => only_row(self.write(INSERT_ORDER_WITH_ITEMS, &params).await?)?,
-            Some(tx) => {
-                pg_tx(tx)
-                    .query_one(INSERT_ORDER_WITH_ITEMS, &params)
-                    .await?
-            }
-        };
-        Ok(created(&row, new))
+    async fn create(&self, new: &NewOrder) -> StoreResult<Written<Order>> {
+        let writes = self.writes();
+        let order = insert(&writes, new).await?;
+        Ok(writes.written(order))
     }
 
-    async fn get(&self, id: i64) -> StoreResult<Option<Order>> {
+    async fn get(&self, from: ReadFrom, id: i64) -> StoreResult<Option<Order>> {
         let row = self
-            .read_opt(select_orders!("WHERE o.id = $1"), &[&id])
+            .reads(from)
+            .query_opt(select_orders!("WHERE o.id = $1"), &[&id])
             .await?;
         Ok(row.as_ref().map(from_row))
     }
@@ -152,43 +157,51 @@ impl OrderStore for PgStore {
         id: i64,
         seen: Version,
         to: OrderStatus,
-    ) -> StoreResult<Option<Order>> {
+    ) -> StoreResult<Written<Option<Order>>> {
         let sql = "UPDATE orders SET status = $3,
                        updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
                    WHERE id = $1 AND updated_at = $2 RETURNING id";
-        let changed = self
-            .write(sql, &[&id, &seen.timestamp(), &to.as_str()])
+        let writes = self.writes();
+        let changed = writes
+            .query_opt(sql, &[&id, &seen.timestamp(), &to.as_str()])
             .await?;
-        match changed.is_empty() {
-            true => Ok(None),
-            false => self.get(id).await,
-        }
+        let moved = match changed {
+            None => None,
+            Some(_) => self.get(ReadFrom::Primary, id).await?,
+        };
+        Ok(writes.written(moved))
     }
 
-    async fn list(&self, page: &PageRequest, filter: &OrderFilter) -> StoreResult<Vec<Order>> {
+    async fn list(
+        &self,
+        from: ReadFrom,
+        page: &PageRequest,
+        filter: &OrderFilter,
+    ) -> StoreResult<Vec<Order>> {
         // One statement per filter shape, so each plan uses its index.
         let (after, fetch) = (page.after_id(), page.fetch_len());
         let status = filter.status.map(OrderStatus::as_str);
+        let reads = self.reads(from);
         let rows = match (&filter.user_id, &status) {
             (None, None) => {
                 let sql = select_orders!("WHERE o.id > $1 ORDER BY o.id LIMIT $2");
-                self.read(sql, &[&after, &fetch]).await?
+                reads.query(sql, &[&after, &fetch]).await?
             }
             (Some(user_id), None) => {
                 let sql =
                     select_orders!("WHERE o.user_id = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
-                self.read(sql, &[&after, &fetch, user_id]).await?
+                reads.query(sql, &[&after, &fetch, user_id]).await?
             }
             (None, Some(status)) => {
                 let sql =
                     select_orders!("WHERE o.status = $3 AND o.id > $1 ORDER BY o.id LIMIT $2");
-                self.read(sql, &[&after, &fetch, status]).await?
+                reads.query(sql, &[&after, &fetch, status]).await?
             }
             (Some(user_id), Some(status)) => {
                 let sql = select_orders!(
                     "WHERE o.user_id = $3 AND o.status = $4 AND o.id > $1 ORDER BY o.id LIMIT $2"
                 );
-                self.read(sql, &[&after, &fetch, user_id, status]).await?
+                reads.query(sql, &[&after, &fetch, user_id, status]).await?
             }
         };
         Ok(rows.iter().map(from_row).collect())

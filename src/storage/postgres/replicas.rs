@@ -7,18 +7,21 @@
 //! check, and growing while it does not catch up (replay paused, a broken
 //! stream, a primary out of reach). A read may go to a replica that
 //! answered the last check, is in recovery (a promoted standby is no
-//! replica), lags no more than the bound, and has replayed the caller's
-//! own last write (`storage::session`); else it goes to the primary.
+//! replica), lags no more than the bound, and has replayed as far as the
+//! read asks (`ReadFrom::Replica`); else it goes to the primary
+//! (`routing`). The checks run in a task of their own for as long as the
+//! store lives ([`Checks`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::task::AbortHandle;
 use tokio_postgres::types::PgLsn;
 
-use super::pipelined::Pipelined;
-use crate::storage::{ReadStats, ReplicaStats};
+use super::shared::Shared;
+use crate::storage::{LogPosition, ReadStats, ReplicaStats};
 
 /// How often the primary and the replicas are checked: also how long after
 /// a replica has caught up with a caller's write its reads may go there.
@@ -33,7 +36,7 @@ const UNKNOWN: u64 = u64::MAX;
 pub struct Replica {
     /// `host:port`, for logs and metrics (never the URL: it may hold a password).
     name: String,
-    pub(super) conn: Pipelined,
+    pub(super) conn: Shared,
     /// Answered the last check, in recovery.
     usable: AtomicBool,
     /// WAL position replayed, at the last check.
@@ -45,7 +48,7 @@ pub struct Replica {
 }
 
 impl Replica {
-    pub fn new(name: String, conn: Pipelined) -> Self {
+    pub fn new(name: String, conn: Shared) -> Self {
         Self {
             name,
             conn,
@@ -117,7 +120,7 @@ impl Replicas {
     }
 
     /// A replica that may serve a read which must see `floor`, round robin.
-    pub fn pick(&self, floor: u64) -> Option<&Replica> {
+    pub fn pick(&self, LogPosition(floor): LogPosition) -> Option<&Replica> {
         let n = self.members.len();
         if n == 0 {
             return None;
@@ -133,8 +136,27 @@ impl Replicas {
         self.primary_reads.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Checks the primary and every replica each `CHECK_EVERY`, in a task
+    /// that ends when the returned handle is dropped; no task without
+    /// replicas.
+    pub fn spawn_checks(self: &Arc<Self>, primary: Arc<Shared>) -> Option<Checks> {
+        if self.is_empty() {
+            return None;
+        }
+        let replicas = self.clone();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CHECK_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                replicas.check(&primary).await;
+            }
+        });
+        Some(Checks(task.abort_handle()))
+    }
+
     /// One round of checks: the primary's position, then every replica.
-    pub async fn check(&self, primary: &Pipelined) {
+    async fn check(&self, primary: &Shared) {
         let now = self.epoch.elapsed().as_millis() as u64;
         let sampled = primary
             .query_within(CHECK_LIMIT, "SELECT pg_current_wal_lsn()", &[])
@@ -211,15 +233,12 @@ impl Replicas {
     }
 }
 
-/// `host:port` of the first host in `config`, for naming a replica.
-pub fn name_of(config: &tokio_postgres::Config, n: usize) -> String {
-    use tokio_postgres::config::Host;
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    match config.get_hosts().first() {
-        Some(Host::Tcp(host)) => format!("{host}:{port}"),
-        #[cfg(unix)]
-        Some(Host::Unix(path)) => format!("{}:{port}", path.display()),
-        None => format!("replica{}", n + 1),
+/// The replica checks' task, stopped when this is dropped (with the store).
+pub struct Checks(AbortHandle);
+
+impl Drop for Checks {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

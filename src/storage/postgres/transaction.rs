@@ -1,25 +1,24 @@
-//! A transaction on a pooled connection that the caller owns across awaits
-//! (tokio-postgres's own `Transaction` borrows its client, so it cannot be
-//! handed up to the application layer and back).
+//! A transaction on a pooled connection, which the application layer holds
+//! across awaits as a [`WriteTx`] (tokio-postgres's own `Transaction`
+//! borrows its client, so it cannot be handed up and back).
 //!
 //! Every path ends the transaction before the connection goes back to the
 //! pool: `commit`, `rollback`, or, when the request was cancelled midway,
 //! `Drop`, which rolls back in the background and discards the connection
 //! if that fails. Every statement is bounded in time; a connection that
-//! overstays it is discarded, never reused.
+//! overstays it is abandoned, never reused.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::Object;
+use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::errors::db_error;
-use super::{not_answering, note_written, WAL_POSITION};
-use crate::storage::{StoreError, StoreResult};
+use super::connection::Statements;
+use super::pool::Pooled;
+use super::{idempotency_keys, orders, users};
+use crate::domain::{IdempotencyKey, NewOrder, NewUser, Order, SavedResponse, User};
+use crate::storage::{LogPosition, StoreResult, WriteTx};
 
 /// How long a background rollback may take before its connection is
 /// discarded instead (closing it rolls back on the server too).
@@ -27,146 +26,76 @@ const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PgTx {
     /// `None` once the transaction has ended.
-    conn: Option<Object>,
+    conn: Option<Pooled>,
     /// How long one statement may take.
     limit: Duration,
-    /// A statement overstayed `limit`: the server is not answering on this
-    /// connection, so nothing more is sent on it and it leaves the pool.
-    broken: AtomicBool,
-    /// Read the WAL position after the commit, for the caller's
-    /// read-your-writes (`storage::session`).
+    /// Read the WAL position after the commit: replicas serve reads.
     notes_position: bool,
-    /// The pool's count of commits kept without the synchronous standby.
-    unconfirmed_commits: Arc<AtomicU64>,
 }
 
 impl PgTx {
-    pub(super) async fn begin(
-        conn: Object,
-        limit: Duration,
-        notes_position: bool,
-        unconfirmed_commits: Arc<AtomicU64>,
-    ) -> StoreResult<Self> {
+    pub async fn begin(conn: Pooled, limit: Duration, notes_position: bool) -> StoreResult<Self> {
         // Owned before BEGIN is sent: if this future is dropped after the
         // server has begun, `Drop` still rolls back.
         let tx = Self {
             conn: Some(conn),
             limit,
-            broken: AtomicBool::new(false),
             notes_position,
-            unconfirmed_commits,
         };
-        tx.bounded(tx.client().batch_execute("BEGIN")).await?;
+        tx.conn().execute(limit, "BEGIN").await?;
         Ok(tx)
     }
 
-    /// Runs `work` within the statement limit; past it, the connection is
-    /// marked broken.
-    async fn bounded<T>(
-        &self,
-        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> StoreResult<T> {
-        if self.broken.load(Ordering::Relaxed) {
-            return Err(not_answering(self.limit));
-        }
-        match tokio::time::timeout(self.limit, work).await {
-            Ok(result) => result.map_err(db_error),
-            Err(_) => {
-                self.broken.store(true, Ordering::Relaxed);
-                Err(not_answering(self.limit))
-            }
-        }
-    }
-
-    fn client(&self) -> &Object {
+    fn conn(&self) -> &Pooled {
         self.conn
             .as_ref()
             .expect("a transaction is open until it ends")
     }
+}
 
-    /// Runs one statement (prepared once per connection) that returns a row.
-    pub(super) async fn query_one(
+impl Statements for PgTx {
+    async fn query(
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> StoreResult<Row> {
-        self.bounded(async {
-            let statement = self.client().prepare_cached(sql).await?;
-            self.client().query_one(&statement, params).await
-        })
-        .await
+    ) -> StoreResult<Vec<Row>> {
+        self.conn().query(self.limit, sql, params).await
+    }
+}
+
+#[async_trait]
+impl WriteTx for PgTx {
+    async fn create_user(&mut self, new: &NewUser) -> StoreResult<User> {
+        users::insert(&*self, new).await
     }
 
-    /// Runs one statement that returns at most one row.
-    pub(super) async fn query_opt(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> StoreResult<Option<Row>> {
-        self.bounded(async {
-            let statement = self.client().prepare_cached(sql).await?;
-            self.client().query_opt(&statement, params).await
-        })
-        .await
+    async fn create_order(&mut self, new: &NewOrder) -> StoreResult<Order> {
+        orders::insert(&*self, new).await
     }
 
-    /// Runs one statement and returns the number of rows it changed.
-    pub(super) async fn execute(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> StoreResult<u64> {
-        self.bounded(async {
-            let statement = self.client().prepare_cached(sql).await?;
-            self.client().execute(&statement, params).await
-        })
-        .await
+    async fn record_response(
+        &mut self,
+        key: &IdempotencyKey,
+        response: &SavedResponse,
+    ) -> StoreResult<()> {
+        idempotency_keys::insert(&*self, key, response).await
     }
 
-    /// Commits. Fails (503) when PostgreSQL kept the commit without the
-    /// synchronous standby's confirmation (`pipelined::drive`): on the
-    /// primary, but not acknowledged.
-    pub async fn commit(mut self) -> StoreResult<()> {
-        let unconfirmed_before = self.unconfirmed_commits.load(Ordering::Relaxed);
-        let client = self.client();
-        let position = if self.notes_position {
-            // The position's query pipelined right behind COMMIT, as on
-            // the shared connections: it runs after the commit, with no
-            // round trip.
-            let position = self
-                .bounded(async {
-                    let (committed, position) = tokio::join!(
-                        client.batch_execute("COMMIT"),
-                        client.query_one(WAL_POSITION, &[])
-                    );
-                    committed.map(|()| position)
-                })
-                .await?;
-            Some(position)
-        } else {
-            self.bounded(client.batch_execute("COMMIT")).await?;
-            None
-        };
+    async fn forget_response(&mut self, key: &IdempotencyKey) -> StoreResult<()> {
+        idempotency_keys::delete(&*self, key).await
+    }
+
+    /// Fails (503) when PostgreSQL kept the commit without the synchronous
+    /// standby's confirmation: on the primary, but not acknowledged. A
+    /// failed end leaves the connection to `Drop`.
+    async fn commit(mut self: Box<Self>) -> StoreResult<Option<LogPosition>> {
+        let at = self.conn().commit(self.limit, self.notes_position).await?;
         self.conn = None;
-        if self.unconfirmed_commits.load(Ordering::Relaxed) != unconfirmed_before {
-            return Err(StoreError::Unavailable(
-                "the commit was not confirmed by the synchronous standby".into(),
-            ));
-        }
-        if let Some(position) = position {
-            note_written(position);
-        }
-        Ok(())
+        Ok(at)
     }
 
-    /// Rolls back now, so the transaction's locks (an idempotency key's
-    /// among them) are gone when this returns.
-    pub async fn rollback(self) -> StoreResult<()> {
-        self.end("ROLLBACK").await
-    }
-
-    async fn end(mut self, how: &str) -> StoreResult<()> {
-        self.bounded(self.client().batch_execute(how)).await?;
+    async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
+        self.conn().execute(self.limit, "ROLLBACK").await?;
         self.conn = None;
         Ok(())
     }
@@ -181,19 +110,15 @@ impl Drop for PgTx {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if self.broken.load(Ordering::Relaxed) {
+        if !conn.is_usable() {
             // Closing it is the rollback; the server sees it when the
             // network lets it.
-            drop(Object::take(conn));
+            drop(Pooled::take(conn));
             return;
         }
         tokio::spawn(async move {
-            let rollback = conn.batch_execute("ROLLBACK");
-            if !matches!(
-                tokio::time::timeout(ROLLBACK_TIMEOUT, rollback).await,
-                Ok(Ok(()))
-            ) {
-                drop(Object::take(conn));
+            if conn.execute(ROLLBACK_TIMEOUT, "ROLLBACK").await.is_err() {
+                drop(Pooled::take(conn));
             }
         });
     }

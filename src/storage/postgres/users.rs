@@ -1,16 +1,13 @@
-//! Users on PostgreSQL: one statement each, on the shared pipelined
-//! connections, or on a transaction's own connection when the caller holds one.
+//! Users on PostgreSQL: one statement each, on the shared connections
+//! (`routing`) or inside a unit of work.
 
 use async_trait::async_trait;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{only_row, pg_tx, PgStore};
+use super::connection::Statements;
+use super::PgStore;
 use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
-use crate::storage::{StoreResult, Tx, UserStore};
-
-const INSERT: &str = "INSERT INTO users (email, name) VALUES ($1, $2)
-                      RETURNING id, email, name, created_at, updated_at";
+use crate::storage::{ReadFrom, StoreResult, UserStore, Written};
 
 fn from_row(row: &Row) -> User {
     User {
@@ -22,26 +19,33 @@ fn from_row(row: &Row) -> User {
     }
 }
 
+/// Inserts a user, on the shared connections or inside a transaction.
+pub(super) async fn insert(on: &impl Statements, new: &NewUser) -> StoreResult<User> {
+    let sql = "INSERT INTO users (email, name) VALUES ($1, $2)
+               RETURNING id, email, name, created_at, updated_at";
+    let row = on
+        .query_one(sql, &[&new.email.as_str(), &new.name.as_str()])
+        .await?;
+    Ok(from_row(&row))
+}
+
 #[async_trait]
 impl UserStore for PgStore {
-    async fn create(&self, tx: Option<&mut Tx>, new: &NewUser) -> StoreResult<User> {
-        let params: [&(dyn ToSql + Sync); 2] = [&new.email.as_str(), &new.name.as_str()];
-        let row = match tx {
-            None => only_row(self.write(INSERT, &params).await?)?,
-            Some(tx) => pg_tx(tx).query_one(INSERT, &params).await?,
-        };
-        Ok(from_row(&row))
+    async fn create(&self, new: &NewUser) -> StoreResult<Written<User>> {
+        let writes = self.writes();
+        let user = insert(&writes, new).await?;
+        Ok(writes.written(user))
     }
 
-    async fn get(&self, id: i64) -> StoreResult<Option<User>> {
+    async fn get(&self, from: ReadFrom, id: i64) -> StoreResult<Option<User>> {
         let sql = "SELECT id, email, name, created_at, updated_at FROM users WHERE id = $1";
-        let row = self.read_opt(sql, &[&id]).await?;
+        let row = self.reads(from).query_opt(sql, &[&id]).await?;
         Ok(row.as_ref().map(from_row))
     }
 
-    async fn exists(&self, id: i64) -> StoreResult<bool> {
+    async fn exists(&self, from: ReadFrom, id: i64) -> StoreResult<bool> {
         let sql = "SELECT 1 FROM users WHERE id = $1";
-        Ok(self.read_opt(sql, &[&id]).await?.is_some())
+        Ok(self.reads(from).query_opt(sql, &[&id]).await?.is_some())
     }
 
     async fn update(
@@ -49,7 +53,7 @@ impl UserStore for PgStore {
         id: i64,
         patch: &UserPatch,
         precondition: &Precondition,
-    ) -> StoreResult<Option<User>> {
+    ) -> StoreResult<Written<Option<User>>> {
         // One statement: the version check and the write cannot be separated
         // by another writer. `updated_at` moves forward even within one
         // microsecond, so every state has its own ETag.
@@ -63,29 +67,40 @@ impl UserStore for PgStore {
         };
         let email = patch.email.as_ref().map(|e| e.as_str());
         let name = patch.name.as_ref().map(|n| n.as_str());
-        let rows = self.write(sql, &[&id, &email, &name, &versions]).await?;
-        Ok(rows.first().map(from_row))
+        let writes = self.writes();
+        let row = writes
+            .query_opt(sql, &[&id, &email, &name, &versions])
+            .await?;
+        Ok(writes.written(row.as_ref().map(from_row)))
     }
 
-    async fn delete(&self, id: i64) -> StoreResult<bool> {
+    async fn delete(&self, id: i64) -> StoreResult<Written<bool>> {
         let sql = "DELETE FROM users WHERE id = $1 RETURNING id";
-        Ok(!self.write(sql, &[&id]).await?.is_empty())
+        let writes = self.writes();
+        let deleted = writes.query_opt(sql, &[&id]).await?.is_some();
+        Ok(writes.written(deleted))
     }
 
-    async fn list(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
+    async fn list(
+        &self,
+        from: ReadFrom,
+        page: &PageRequest,
+        email: Option<&str>,
+    ) -> StoreResult<Vec<User>> {
         // Two statements rather than one with `$3 IS NULL OR ...`, so each
         // keeps a plan that uses its index.
         let (after, fetch) = (page.after_id(), page.fetch_len());
+        let reads = self.reads(from);
         let rows = match email {
             None => {
                 let sql = "SELECT id, email, name, created_at, updated_at FROM users
                            WHERE id > $1 ORDER BY id LIMIT $2";
-                self.read(sql, &[&after, &fetch]).await?
+                reads.query(sql, &[&after, &fetch]).await?
             }
             Some(email) => {
                 let sql = "SELECT id, email, name, created_at, updated_at FROM users
                            WHERE lower(email) = lower($3) AND id > $1 ORDER BY id LIMIT $2";
-                self.read(sql, &[&after, &fetch, &email]).await?
+                reads.query(sql, &[&after, &fetch, &email]).await?
             }
         };
         Ok(rows.iter().map(from_row).collect())

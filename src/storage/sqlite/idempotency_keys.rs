@@ -4,14 +4,51 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::errors::db_error;
-use super::{from_micros, micros, sqlite_tx, SqliteStore};
+use super::{from_micros, micros, SqliteStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::idempotency_keys::{decode_headers, encode_headers};
-use crate::storage::transaction::Backend;
 use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
+
+/// Deletes the row stored under `key`, inside a transaction.
+pub(super) async fn delete(conn: &mut SqliteConnection, key: &IdempotencyKey) -> StoreResult<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?")
+        .bind(key.owner)
+        .bind(key.scope)
+        .bind(&key.key)
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Stores `response` under `key`, inside a transaction.
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    key: &IdempotencyKey,
+    response: &SavedResponse,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys
+             (api_key_id, scope, key, fingerprint, response_status, response_headers,
+              response_body, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(key.owner)
+    .bind(key.scope)
+    .bind(&key.key)
+    .bind(&key.fingerprint)
+    .bind(i64::from(response.status))
+    .bind(encode_headers(&response.headers))
+    .bind(&response.body)
+    .bind(micros(Utc::now()))
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
 
 #[async_trait]
 impl IdempotencyStore for SqliteStore {
@@ -24,7 +61,7 @@ impl IdempotencyStore for SqliteStore {
         .bind(key.owner)
         .bind(key.scope)
         .bind(&key.key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *tx.0)
         .await
         .map_err(db_error)?;
         let stored = row.map(|r| StoredKey {
@@ -37,46 +74,9 @@ impl IdempotencyStore for SqliteStore {
             created_at: from_micros(r.get(4)),
         });
         Ok(Claim::Held {
-            tx: Tx(Box::new(Backend::Sqlite(tx))),
+            tx: Tx::new(tx),
             stored,
         })
-    }
-
-    async fn delete_in(&self, tx: &mut Tx, key: &IdempotencyKey) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?")
-            .bind(key.owner)
-            .bind(key.scope)
-            .bind(&key.key)
-            .execute(sqlite_tx(tx))
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn insert_in(
-        &self,
-        tx: &mut Tx,
-        key: &IdempotencyKey,
-        response: &SavedResponse,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO idempotency_keys
-                 (api_key_id, scope, key, fingerprint, response_status, response_headers,
-                  response_body, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(key.owner)
-        .bind(key.scope)
-        .bind(&key.key)
-        .bind(&key.fingerprint)
-        .bind(i64::from(response.status))
-        .bind(encode_headers(&response.headers))
-        .bind(&response.body)
-        .bind(micros(Utc::now()))
-        .execute(sqlite_tx(tx))
-        .await
-        .map_err(db_error)?;
-        Ok(())
     }
 
     async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {

@@ -19,43 +19,23 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::Sqlite;
 
-use super::migrations::Migration;
-use super::transaction::Backend;
-use super::{ConnectionStats, Counted, Health, StoreError, StoreResult, Tx, READY_PROBE_LIMIT};
-use crate::config::Settings;
+use super::health::Counted;
+use super::{ConnectionStats, Health, StoreError, StoreResult, READY_PROBE_LIMIT};
+use crate::config::DatabaseSettings;
 
 mod api_keys;
 mod errors;
 mod idempotency_keys;
+mod migrations;
 mod orders;
+mod transaction;
 mod users;
 
 use errors::db_error;
-
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "users_and_orders",
-        sql: include_str!("migrations/0001_users_and_orders.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "idempotency_keys",
-        sql: include_str!("migrations/0002_idempotency_keys.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "named_constraints_immediate_order_user",
-        sql: include_str!("migrations/0003_named_constraints_immediate_order_user.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "api_keys",
-        sql: include_str!("migrations/0004_api_keys.sql"),
-    },
-];
+pub use migrations::{migrate, MIGRATIONS};
+use transaction::SqliteTx;
 
 /// Most reader connections. Reads are CPU-bound and short, so a few
 /// readers keep every core busy, and each connection holds its own page
@@ -64,9 +44,6 @@ const MAX_READERS: u32 = 4;
 
 /// How long a writer waits for another process's write lock before 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A write transaction: `BEGIN IMMEDIATE` on the single writer connection.
-pub type SqliteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 pub struct SqliteStore {
     reader: Pool,
@@ -128,19 +105,19 @@ pub fn connect_options(path: &Path) -> SqliteConnectOptions {
 }
 
 impl SqliteStore {
-    pub async fn open(path: &Path, settings: &Settings) -> anyhow::Result<Self> {
+    pub async fn open(path: &Path, database: &DatabaseSettings) -> anyhow::Result<Self> {
         let options = connect_options(path);
         let cannot_open = || format!("could not open the SQLite database {}", path.display());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(settings.pool_timeout())
+            .acquire_timeout(database.pool_timeout)
             .connect_with(options.clone())
             .await
             .with_context(cannot_open)?;
         migrate(&writer, MIGRATIONS).await?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(settings.pool_size.min(MAX_READERS))
-            .acquire_timeout(settings.pool_timeout())
+            .max_connections(database.pool_size.min(MAX_READERS))
+            .acquire_timeout(database.pool_timeout)
             .connect_with(options.read_only(true))
             .await
             .with_context(cannot_open)?;
@@ -155,119 +132,9 @@ impl SqliteStore {
     async fn begin_write(&self) -> StoreResult<SqliteTx> {
         // Waiting for the writer connection and for the write lock alike.
         let _waiting = Counted::enter(&self.writer.waiting);
-        self.writer
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
+        let tx = self.writer.pool.begin_with("BEGIN IMMEDIATE").await;
+        tx.map(SqliteTx).map_err(db_error)
     }
-}
-
-/// This backend's side of a transaction the application layer holds.
-fn sqlite_tx(tx: &mut Tx) -> &mut SqliteConnection {
-    match &mut *tx.0 {
-        Backend::Sqlite(tx) => tx,
-        Backend::Postgres(_) => unreachable!("a SQLite store only gets its own transactions"),
-    }
-}
-
-/// How a transaction ends.
-pub(super) enum End {
-    Commit,
-    Rollback,
-}
-
-pub(super) async fn end(tx: SqliteTx, how: End) -> StoreResult<()> {
-    match how {
-        End::Commit => tx.commit().await,
-        End::Rollback => tx.rollback().await,
-    }
-    .map_err(db_error)
-}
-
-/// Applies pending `migrations` in one `BEGIN IMMEDIATE` transaction, so
-/// two processes starting at once apply them one after the other.
-///
-/// Foreign keys are off while they run, as SQLite's procedure for changing
-/// a table's definition (create the new table, copy, drop, rename) needs,
-/// and every foreign key is checked before the commit instead.
-pub async fn migrate(pool: &SqlitePool, migrations: &[Migration]) -> anyhow::Result<()> {
-    let mut conn = pool.acquire().await.context("could not reach SQLite")?;
-    // The pragma is a no-op inside a transaction: set it before BEGIN.
-    sqlx::raw_sql("PRAGMA foreign_keys = OFF")
-        .execute(&mut *conn)
-        .await?;
-    let applied = apply(&mut conn, migrations).await;
-    let restored = sqlx::raw_sql("PRAGMA foreign_keys = ON")
-        .execute(&mut *conn)
-        .await;
-    if restored.is_err() {
-        // Never hand a connection without foreign keys back to the pool.
-        conn.detach();
-    }
-    applied?;
-    restored.context("could not switch foreign keys back on")?;
-    Ok(())
-}
-
-async fn apply(conn: &mut SqliteConnection, migrations: &[Migration]) -> anyhow::Result<()> {
-    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = apply_in_transaction(conn, migrations).await;
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    sqlx::raw_sql(end)
-        .execute(&mut *conn)
-        .await
-        .context("could not end the migration transaction")?;
-    result
-}
-
-async fn apply_in_transaction(
-    conn: &mut SqliteConnection,
-    migrations: &[Migration],
-) -> anyhow::Result<()> {
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version    INTEGER PRIMARY KEY,
-             name       TEXT NOT NULL,
-             applied_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000000 AS INTEGER)))",
-    )
-    .execute(&mut *conn)
-    .await?;
-    let mut applied_now = 0;
-    for m in migrations {
-        let applied = sqlx::query("SELECT 1 FROM schema_migrations WHERE version = ?")
-            .bind(m.version)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some();
-        if applied {
-            continue;
-        }
-        sqlx::raw_sql(m.sql)
-            .execute(&mut *conn)
-            .await
-            .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
-        applied_now += 1;
-        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
-            .bind(m.version)
-            .bind(m.name)
-            .execute(&mut *conn)
-            .await?;
-        tracing::info!(version = m.version, name = m.name, "applied migration");
-    }
-    if applied_now == 0 {
-        return Ok(());
-    }
-    // A full scan: only when a migration ran with the keys off.
-    let broken = sqlx::raw_sql("PRAGMA foreign_key_check")
-        .fetch_all(&mut *conn)
-        .await?;
-    anyhow::ensure!(
-        broken.is_empty(),
-        "the migrations leave {} row(s) breaking a foreign key",
-        broken.len()
-    );
-    Ok(())
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {

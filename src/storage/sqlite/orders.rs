@@ -9,9 +9,11 @@ use sqlx::{Row, SqliteConnection};
 
 use super::errors::{db_error, is_foreign_key_failure};
 use super::users::user_exists;
-use super::{from_micros, micros, sqlite_tx, SqliteStore};
+use super::{from_micros, micros, SqliteStore};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
-use crate::storage::{Constraint, OrderFilter, OrderStore, StoreError, StoreResult, Tx};
+use crate::storage::{
+    Constraint, OrderFilter, OrderStore, ReadFrom, StoreError, StoreResult, Written,
+};
 
 /// The order-with-items query, followed by `$tail` (a `'static` string, as
 /// sqlx wants for its statement cache).
@@ -51,7 +53,7 @@ fn from_row(row: &SqliteRow) -> StoreResult<Order> {
 }
 
 /// Writes the order and its items inside the caller's write transaction.
-async fn insert(conn: &mut SqliteConnection, new: &NewOrder) -> StoreResult<Order> {
+pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewOrder) -> StoreResult<Order> {
     let now = micros(Utc::now());
     let inserted = sqlx::query_scalar(
         "INSERT INTO orders (user_id, total, currency, created_at, updated_at)
@@ -100,17 +102,14 @@ async fn insert(conn: &mut SqliteConnection, new: &NewOrder) -> StoreResult<Orde
 
 #[async_trait]
 impl OrderStore for SqliteStore {
-    async fn create(&self, tx: Option<&mut Tx>, new: &NewOrder) -> StoreResult<Order> {
-        if let Some(tx) = tx {
-            return insert(sqlite_tx(tx), new).await;
-        }
+    async fn create(&self, new: &NewOrder) -> StoreResult<Written<Order>> {
         let mut tx = self.begin_write().await?;
-        let order = insert(&mut tx, new).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(order)
+        let order = insert(&mut tx.0, new).await?;
+        tx.commit_here().await?;
+        Ok(Written::unplaced(order))
     }
 
-    async fn get(&self, id: i64) -> StoreResult<Option<Order>> {
+    async fn get(&self, _: ReadFrom, id: i64) -> StoreResult<Option<Order>> {
         let row = sqlx::query(select_orders!("WHERE o.id = ?"))
             .bind(id)
             .fetch_optional(&mut *self.reader.acquire().await?)
@@ -124,7 +123,7 @@ impl OrderStore for SqliteStore {
         id: i64,
         seen: Version,
         to: OrderStatus,
-    ) -> StoreResult<Option<Order>> {
+    ) -> StoreResult<Written<Option<Order>>> {
         let changed = sqlx::query(
             "UPDATE orders SET status = ?3, updated_at = max(?4, updated_at + 1)
              WHERE id = ?1 AND updated_at = ?2",
@@ -137,13 +136,19 @@ impl OrderStore for SqliteStore {
         .await
         .map_err(db_error)?
         .rows_affected();
-        match changed {
-            0 => Ok(None),
-            _ => self.get(id).await,
-        }
+        let moved = match changed {
+            0 => None,
+            _ => self.get(ReadFrom::Primary, id).await?,
+        };
+        Ok(Written::unplaced(moved))
     }
 
-    async fn list(&self, page: &PageRequest, filter: &OrderFilter) -> StoreResult<Vec<Order>> {
+    async fn list(
+        &self,
+        _: ReadFrom,
+        page: &PageRequest,
+        filter: &OrderFilter,
+    ) -> StoreResult<Vec<Order>> {
         let rows = sqlx::query(select_orders!(
             "WHERE o.id > ?1 AND (?3 IS NULL OR o.user_id = ?3) AND (?4 IS NULL OR o.status = ?4)
              ORDER BY o.id LIMIT ?2"

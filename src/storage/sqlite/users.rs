@@ -6,9 +6,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use super::errors::{db_error, is_foreign_key_failure};
-use super::{from_micros, micros, sqlite_tx, SqliteStore};
+use super::{from_micros, micros, SqliteStore};
 use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
-use crate::storage::{Constraint, StoreError, StoreResult, Tx, UserStore};
+use crate::storage::{Constraint, ReadFrom, StoreError, StoreResult, UserStore, Written};
 
 fn from_row(row: &SqliteRow) -> User {
     User {
@@ -20,7 +20,8 @@ fn from_row(row: &SqliteRow) -> User {
     }
 }
 
-async fn insert(conn: &mut SqliteConnection, new: &NewUser) -> StoreResult<User> {
+/// Inserts a user, on the writer connection or inside a transaction.
+pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewUser) -> StoreResult<User> {
     let now = micros(Utc::now());
     let row = sqlx::query(
         "INSERT INTO users (email, name, created_at, updated_at) VALUES (?, ?, ?, ?)
@@ -59,15 +60,15 @@ async fn has_orders(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
 }
 
 #[async_trait]
+/// SQLite has one database: every read is current, wherever it may go, and
+/// no write has a position anyone needs.
 impl UserStore for SqliteStore {
-    async fn create(&self, tx: Option<&mut Tx>, new: &NewUser) -> StoreResult<User> {
-        match tx {
-            None => insert(&mut *self.writer.acquire().await?, new).await,
-            Some(tx) => insert(sqlite_tx(tx), new).await,
-        }
+    async fn create(&self, new: &NewUser) -> StoreResult<Written<User>> {
+        let user = insert(&mut *self.writer.acquire().await?, new).await?;
+        Ok(Written::unplaced(user))
     }
 
-    async fn get(&self, id: i64) -> StoreResult<Option<User>> {
+    async fn get(&self, _: ReadFrom, id: i64) -> StoreResult<Option<User>> {
         let row =
             sqlx::query("SELECT id, email, name, created_at, updated_at FROM users WHERE id = ?")
                 .bind(id)
@@ -77,7 +78,7 @@ impl UserStore for SqliteStore {
         Ok(row.as_ref().map(from_row))
     }
 
-    async fn exists(&self, id: i64) -> StoreResult<bool> {
+    async fn exists(&self, _: ReadFrom, id: i64) -> StoreResult<bool> {
         user_exists(&mut *self.reader.acquire().await?, id).await
     }
 
@@ -86,7 +87,7 @@ impl UserStore for SqliteStore {
         id: i64,
         patch: &UserPatch,
         precondition: &Precondition,
-    ) -> StoreResult<Option<User>> {
+    ) -> StoreResult<Written<Option<User>>> {
         // One statement, as on PostgreSQL: the versions travel as a JSON array.
         let versions = match precondition {
             Precondition::None => None,
@@ -108,32 +109,37 @@ impl UserStore for SqliteStore {
         .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(db_error)?;
-        Ok(row.as_ref().map(from_row))
+        Ok(Written::unplaced(row.as_ref().map(from_row)))
     }
 
-    async fn delete(&self, id: i64) -> StoreResult<bool> {
+    async fn delete(&self, id: i64) -> StoreResult<Written<bool>> {
         let mut tx = self.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *tx.0)
             .await;
         let deleted = match deleted {
             Ok(done) => done.rows_affected() > 0,
             // SQLite does not say which foreign key failed: the user's
             // orders, still there in this transaction, say it was ours.
             Err(e) if is_foreign_key_failure(&e) => {
-                return Err(match has_orders(&mut tx, id).await? {
+                return Err(match has_orders(&mut tx.0, id).await? {
                     true => StoreError::Violates(Constraint::OrderUser),
                     false => db_error(e),
                 });
             }
             Err(e) => return Err(db_error(e)),
         };
-        tx.commit().await.map_err(db_error)?;
-        Ok(deleted)
+        tx.commit_here().await?;
+        Ok(Written::unplaced(deleted))
     }
 
-    async fn list(&self, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
+    async fn list(
+        &self,
+        _: ReadFrom,
+        page: &PageRequest,
+        email: Option<&str>,
+    ) -> StoreResult<Vec<User>> {
         let rows = sqlx::query(
             "SELECT id, email, name, created_at, updated_at FROM users
              WHERE id > ?1 AND (?3 IS NULL OR lower(email) = lower(?3))

@@ -115,9 +115,9 @@ impl TestApp {
         // Every PostgreSQL connection costs the server a process start-up.
         // Two shared write connections still let requests race each other
         // on two backends; the database decides either way.
-        settings.pg_read_connections = 1;
-        settings.pg_write_connections = 2;
-        settings.pool_size = 4;
+        settings.postgres.read_connections = 1;
+        settings.postgres.write_connections = 2;
+        settings.database.pool_size = 4;
         configure(&mut settings);
         let instance = Instance::start(&settings).await;
         let client = http_client();
@@ -143,7 +143,7 @@ impl TestApp {
 
     /// The `DATABASE_URL` the app runs on, for `orderly` commands.
     pub fn database_url(&self) -> &str {
-        &self.settings.database_url
+        &self.settings.database.url
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {

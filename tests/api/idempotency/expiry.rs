@@ -26,7 +26,7 @@ async fn an_expired_key_executes_again(app: TestApp) {
 }
 
 fn purge_every_50_ms(settings: &mut Settings) {
-    settings.key_purge_interval_ms = 50;
+    settings.key_purge_interval = std::time::Duration::from_millis(50);
 }
 
 async fn expired_keys_are_purged_in_the_background(app: TestApp) {

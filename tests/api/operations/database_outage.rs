@@ -30,8 +30,8 @@ fn pg_server() -> std::net::SocketAddr {
 async fn a_lost_database_gives_503_with_retry_after_and_no_internals() {
     let proxy = Proxy::start(pg_server()).await;
     let app = TestApp::spawn_with(Backend::Postgres, |settings| {
-        settings.database_url = proxy.rewrite(&settings.database_url);
-        settings.pool_timeout_ms = 1_000;
+        settings.database.url = proxy.rewrite(&settings.database.url);
+        settings.database.pool_timeout = Duration::from_secs(1);
     })
     .await;
     let user = app.create_user("ada@example.com", "Ada").await;
@@ -269,13 +269,13 @@ async fn every_kind_of_outage_gives_fast_503s_and_heals_by_itself() {
     // this app's backends and nobody else's.
     let name = format!("orderly-outage-{}", std::process::id());
     let app = TestApp::spawn_with(Backend::Postgres, |settings| {
-        let mut url = url::Url::parse(&proxy.rewrite(&settings.database_url)).unwrap();
+        let mut url = url::Url::parse(&proxy.rewrite(&settings.database.url)).unwrap();
         url.query_pairs_mut().append_pair("application_name", &name);
-        settings.database_url = url.to_string();
-        settings.pool_timeout_ms = POOL_TIMEOUT_MS;
-        settings.db_query_timeout_ms = QUERY_TIMEOUT_MS;
-        settings.db_connect_timeout_ms = CONNECT_TIMEOUT_MS;
-        settings.request_timeout_ms = REQUEST_TIMEOUT_MS;
+        settings.database.url = url.to_string();
+        settings.database.pool_timeout = Duration::from_millis(POOL_TIMEOUT_MS);
+        settings.postgres.query_timeout = Duration::from_millis(QUERY_TIMEOUT_MS);
+        settings.postgres.connect_timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
+        settings.http.request_timeout = Duration::from_millis(REQUEST_TIMEOUT_MS);
     })
     .await;
     let user = app.a_user().await;

@@ -9,7 +9,7 @@ use orderly::config::Settings;
 use crate::helpers::{assert_problem, header, TestApp};
 
 fn time_out_after_300_ms(settings: &mut Settings) {
-    settings.request_timeout_ms = 300;
+    settings.http.request_timeout = std::time::Duration::from_millis(300);
 }
 
 async fn a_request_past_the_timeout_is_503_problem_json_with_retry_after(app: TestApp) {

@@ -150,7 +150,7 @@ async fn conflicting_framing_smuggles_nothing(app: TestApp) {
 const TIMEOUT: Duration = Duration::from_millis(500);
 
 fn time_out_after_500_ms(settings: &mut Settings) {
-    settings.request_timeout_ms = TIMEOUT.as_millis() as u64;
+    settings.http.request_timeout = TIMEOUT;
 }
 
 /// A slow client's request: the head, then these body pieces `gap` apart,

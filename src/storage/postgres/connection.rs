@@ -1,0 +1,260 @@
+//! One connection to PostgreSQL, and the one way a statement runs on it,
+//! for the shared pipelined connections (`shared`) and the pooled ones that
+//! carry transactions (`transaction`) alike: prepared once per connection,
+//! its answer bounded in time, and a commit that PostgreSQL kept without
+//! its synchronous standby refused (`driver`). [`Statements`] is what the
+//! resources' SQL runs on, wherever it runs.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::AbortHandle;
+use tokio_postgres::types::{PgLsn, ToSql};
+use tokio_postgres::{Client, Row, Statement};
+
+use super::connect::Target;
+use super::driver::{drive, Watch};
+use super::errors::db_error;
+use crate::storage::health::Counted;
+use crate::storage::{LogPosition, StoreError, StoreResult};
+
+/// The primary's WAL position, read right after a write has committed: a
+/// replica that has replayed this far has that write. The insert position,
+/// not the written or flushed one: it covers the commit even where
+/// `synchronous_commit` is off.
+const WAL_POSITION: &str = "SELECT pg_current_wal_insert_lsn()";
+
+/// Where one statement runs: the shared connections, or a transaction's
+/// own. The resources' SQL is written once, against this.
+pub trait Statements: Sync {
+    /// Runs `sql` (prepared once per connection) with `params`; its rows.
+    fn query(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send;
+
+    /// Runs a statement that returns at most one row.
+    fn query_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = StoreResult<Option<Row>>> + Send {
+        async move { Ok(self.query(sql, params).await?.into_iter().next()) }
+    }
+
+    /// Runs a statement that returns exactly one row (`INSERT ... RETURNING`).
+    fn query_one(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = StoreResult<Row>> + Send {
+        async move {
+            self.query_opt(sql, params)
+                .await?
+                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("a statement returned no row")))
+        }
+    }
+}
+
+/// The error for a statement past its limit.
+pub fn not_answering(limit: Duration) -> StoreError {
+    StoreError::Unavailable(format!("PostgreSQL did not answer within {limit:?}"))
+}
+
+pub struct PgConn {
+    client: Client,
+    statements: Mutex<HashMap<&'static str, Statement>>,
+    /// The task that drives the socket, and what it has seen.
+    driver: AbortHandle,
+    watch: Arc<Watch>,
+    /// Set when abandoned: the driver stops at its next turn, but nothing
+    /// more should be sent meanwhile.
+    abandoned: AtomicBool,
+    /// The zero of `answered_at`'s millisecond clock.
+    opened: Instant,
+    /// When the server last answered a statement here (ms since `opened`, at least 1).
+    answered_at: AtomicU64,
+    /// Statements sent and not yet answered.
+    in_flight: AtomicUsize,
+}
+
+impl PgConn {
+    pub async fn open(target: &Target) -> StoreResult<Self> {
+        let (client, connection) = target.connect().await?;
+        let watch = Arc::new(Watch::default());
+        let driver = tokio::spawn(drive(connection, watch.clone()));
+        let conn = Self {
+            client,
+            statements: Mutex::new(HashMap::new()),
+            driver: driver.abort_handle(),
+            watch,
+            abandoned: AtomicBool::new(false),
+            opened: Instant::now(),
+            answered_at: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        };
+        conn.answered_at.store(conn.now(), Ordering::Relaxed);
+        Ok(conn)
+    }
+
+    /// Open, and not given up on.
+    pub fn is_usable(&self) -> bool {
+        !self.client.is_closed() && !self.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// A statement is in flight on it.
+    pub fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
+    /// The client itself, for work that needs all of it (migrations).
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    fn now(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Closes the socket of a connection that stopped answering: every
+    /// statement still waiting on it fails at once instead of each waiting
+    /// out its own time limit, and its holder replaces it.
+    fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+        self.driver.abort();
+    }
+
+    /// The statement for `sql`, prepared on first use on this connection.
+    async fn prepared(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.statements.lock().expect("not poisoned").get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.statements
+            .lock()
+            .expect("not poisoned")
+            .insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs `work` on this connection within `limit`. Past it, the caller
+    /// gets 503; the connection is abandoned only if the server answered
+    /// nothing at all on it for that long (a statement can overstay while
+    /// the server is busy with those pipelined ahead of it, each within its
+    /// own `statement_timeout`: that connection still works). A commit that
+    /// PostgreSQL kept without its synchronous standby while `work` ran
+    /// here is not acknowledged either (503).
+    async fn run<T>(
+        &self,
+        limit: Duration,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Err(not_answering(limit));
+        }
+        let _busy = Counted::enter(&self.in_flight);
+        let unconfirmed_before = self.watch.unconfirmed_commits();
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => {
+                self.answered_at.store(self.now(), Ordering::Relaxed);
+                let result = result.map_err(db_error)?;
+                if self.watch.unconfirmed_commits() != unconfirmed_before {
+                    return Err(StoreError::Unavailable(
+                        "the commit was not confirmed by the synchronous standby".into(),
+                    ));
+                }
+                Ok(result)
+            }
+            Err(_) => {
+                let silent_for = self.now() - self.answered_at.load(Ordering::Relaxed);
+                if silent_for >= limit.as_millis() as u64 {
+                    self.abandon();
+                }
+                Err(not_answering(limit))
+            }
+        }
+    }
+
+    /// Runs one statement within `limit`; its rows.
+    pub async fn query(
+        &self,
+        limit: Duration,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        self.run(limit, async {
+            let statement = self.prepared(sql).await?;
+            self.client.query(&statement, params).await
+        })
+        .await
+    }
+
+    /// Runs one statement that commits on its own and, right behind it,
+    /// reads where the primary's log stands (`then_position`).
+    pub async fn query_then_position(
+        &self,
+        limit: Duration,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
+        self.run(limit, async {
+            let statement = self.prepared(sql).await?;
+            self.then_position(self.client.query(&statement, params))
+                .await
+        })
+        .await
+    }
+
+    /// Runs a statement without parameters or rows (`BEGIN`, `ROLLBACK`).
+    pub async fn execute(&self, limit: Duration, sql: &str) -> StoreResult<()> {
+        self.run(limit, self.client.batch_execute(sql)).await
+    }
+
+    /// `COMMIT`, and with `position`, where the primary's log stands after it.
+    pub async fn commit(
+        &self,
+        limit: Duration,
+        position: bool,
+    ) -> StoreResult<Option<LogPosition>> {
+        if !position {
+            return self.execute(limit, "COMMIT").await.map(|()| None);
+        }
+        let ((), at) = self
+            .run(
+                limit,
+                self.then_position(self.client.batch_execute("COMMIT")),
+            )
+            .await?;
+        Ok(at)
+    }
+
+    /// Runs `first` and, pipelined right behind it on this connection, reads
+    /// the primary's WAL position: sent before either answer is awaited, so
+    /// the server reads it after `first` has committed, with no round trip
+    /// in between. `first` must send its request when first polled (a
+    /// prepared statement, or a simple query). Its own result decides
+    /// success; the position's read may fail on its own (`None`).
+    async fn then_position<T>(
+        &self,
+        first: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<(T, Option<LogPosition>), tokio_postgres::Error> {
+        let position = self.prepared(WAL_POSITION).await?;
+        let (first, position) = tokio::join!(first, self.client.query_one(&position, &[]));
+        let first = first?;
+        let position = match position.and_then(|row| row.try_get::<_, PgLsn>(0)) {
+            Ok(position) => Some(LogPosition(position.into())),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "could not read the WAL position after a write; the caller's next reads may miss it"
+                );
+                None
+            }
+        };
+        Ok((first, position))
+    }
+}

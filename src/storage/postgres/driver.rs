@@ -1,0 +1,65 @@
+//! The task that drives one connection's socket, and what it watches for.
+//!
+//! When a commit waits for the synchronous standby and that wait is cut
+//! short (an operator's `pg_cancel_backend`, a cancel request), PostgreSQL
+//! keeps the commit on the primary alone and says so only in a WARNING,
+//! sent before the statement's own answer. The driver counts such warnings
+//! for its connection, before that answer reaches the statement, so the
+//! statement's runner (`PgConn::run`) can refuse to acknowledge the write:
+//! a failover to the standby would lose it. Each connection counts its
+//! own, so a commit is judged only by what happened on its connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio_postgres::{AsyncMessage, Connection, Socket};
+
+use super::connect::NoTlsStreamOf;
+
+/// What the driver has seen on its connection.
+#[derive(Default)]
+pub struct Watch {
+    /// Commits PostgreSQL kept without the synchronous standby's
+    /// confirmation.
+    unconfirmed_commits: AtomicU64,
+}
+
+impl Watch {
+    pub fn unconfirmed_commits(&self) -> u64 {
+        self.unconfirmed_commits.load(Ordering::Acquire)
+    }
+}
+
+/// Drives `connection` until it closes, counting into `watch`.
+pub async fn drive(mut connection: Connection<Socket, NoTlsStreamOf>, watch: Arc<Watch>) {
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(notice))) if is_unconfirmed_commit(&notice) => {
+                watch.unconfirmed_commits.fetch_add(1, Ordering::Release);
+                tracing::error!(
+                    notice = notice.message(),
+                    "PostgreSQL kept a commit without its synchronous standby; the write is not acknowledged"
+                );
+            }
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                tracing::info!("{}: {}", notice.severity(), notice.message());
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "PostgreSQL connection closed");
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+/// PostgreSQL's warning for a wait for synchronous replication cut short
+/// (by `statement_timeout` or a cancel), the commit kept locally. Matched
+/// by its text, as it has no SQLSTATE of its own; servers whose
+/// `lc_messages` is not English word it otherwise.
+fn is_unconfirmed_commit(notice: &tokio_postgres::error::DbError) -> bool {
+    notice
+        .message()
+        .starts_with("canceling wait for synchronous replication")
+}
