@@ -50,7 +50,7 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-CLUSTER_PORT = int(os.environ.get("BENCH_CLUSTER_PORT", "55832"))
+CLUSTER_PORT = int(os.environ.get("BENCH_CLUSTER_PORT", "25832"))
 CLUSTER_ENV = {**os.environ, "ORDERLY_CLUSTER_DIR": "/tmp/orderly-bench-cluster",
                "ORDERLY_CLUSTER_PORT": str(CLUSTER_PORT)}
 CLUSTER_ADMIN_URL = f"postgres://postgres@127.0.0.1:{CLUSTER_PORT}/postgres"

@@ -6,14 +6,14 @@
 # served by the replicas again.
 #
 # Runs on a throwaway cluster of its own (scripts/cluster.sh, ports
-# ORDERLY_CLUSTER_PORT, default 55732, and the next two), removed at exit.
+# ORDERLY_CLUSTER_PORT, default 25732, and the next two), removed at exit.
 # Extra arguments go to pytest.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export ORDERLY_CLUSTER_DIR=${ORDERLY_CLUSTER_DIR:-/tmp/orderly-blackbox-replicas}
-export ORDERLY_CLUSTER_PORT=${ORDERLY_CLUSTER_PORT:-55732}
+export ORDERLY_CLUSTER_PORT=${ORDERLY_CLUSTER_PORT:-25732}
 primary_port=$ORDERLY_CLUSTER_PORT
 standbys=("127.0.0.1:$((primary_port + 1))" "127.0.0.1:$((primary_port + 2))")
 

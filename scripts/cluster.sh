@@ -8,20 +8,23 @@
 #   bash scripts/cluster.sh caught-up # waits until both standbys replayed all
 #   bash scripts/cluster.sh pause    # pauses replay on both standbys (resume)
 #   bash scripts/cluster.sh crash N  # stops server N at once (pg_ctl -m immediate)
+#   bash scripts/cluster.sh start N  # starts server N again (after a crash)
 #   bash scripts/cluster.sh failover # promotes standby1, standby2 follows it
 #   bash scripts/cluster.sh down     # stops everything, removes it all
 #
 # ORDERLY_CLUSTER_DIR (default /tmp/orderly-cluster) holds the three data
-# directories, their logs and sockets; ORDERLY_CLUSTER_PORT (default 55432)
-# is the primary's port, the standbys take the next two. It never touches
-# the machine's own cluster (port 5432). The servers run as the `postgres`
+# directories, their logs and sockets; ORDERLY_CLUSTER_PORT (default 25432)
+# is the primary's port, the standbys take the next two. Fixed ports lie
+# below Linux's ephemeral range (32768-60999 by default), where any
+# outgoing connection may hold one. It never touches the machine's own
+# cluster (port 5432). The servers run as the `postgres`
 # system user, since initdb refuses root. `down` works after a failed `up`
 # too: it stops whatever server runs from the directory, then removes it
 # (the slots live in the primary's directory and go with it).
 set -euo pipefail
 
 dir=${ORDERLY_CLUSTER_DIR:-/tmp/orderly-cluster}
-port=${ORDERLY_CLUSTER_PORT:-55432}
+port=${ORDERLY_CLUSTER_PORT:-25432}
 bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 [ -x "$bin/initdb" ] || { echo "cluster: no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin; set PG_BIN" >&2; exit 2; }
 case $dir in /|/tmp|/tmp/|"") echo "cluster: refusing ORDERLY_CLUSTER_DIR=$dir" >&2; exit 2 ;; esac
@@ -44,6 +47,16 @@ down() {
   rm -rf "$dir"
 }
 
+# Starts server $1, or says why not with the end of its log.
+start_node() {
+  if ! as_postgres "$bin/pg_ctl" -D "$dir/$1" -l "$dir/$1.log" -w -t 30 start >/dev/null; then
+    echo "cluster: $1 did not start (port $(node_port "$1")); its log:" >&2
+    tail -n 30 "$dir/$1.log" >&2 2>/dev/null || true
+    return 1
+  fi
+  wait_ready "$1"
+}
+
 wait_ready() {
   for _ in $(seq 1 100); do
     as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$(node_port "$1")" && return 0
@@ -64,7 +77,11 @@ up() {
   done
   mkdir -p "$dir"
   chown postgres: "$dir"
-  as_postgres "$bin/initdb" -D "$dir/primary" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+  if ! as_postgres "$bin/initdb" -D "$dir/primary" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1; then
+    echo "cluster: initdb failed:" >&2
+    cat "$dir/initdb.log" >&2
+    exit 1
+  fi
   cat >>"$dir/primary/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $port
@@ -79,8 +96,7 @@ wal_keep_size = '64MB'
 synchronous_standby_names = 'FIRST 1 (standby1)'
 synchronous_commit = on
 EOF
-  as_postgres "$bin/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w start >/dev/null
-  wait_ready primary
+  start_node primary
   for standby in standby1 standby2; do
     sql primary "SELECT pg_create_physical_replication_slot('$standby')" >/dev/null
     as_postgres "$bin/pg_basebackup" -D "$dir/$standby" -R -S "$standby" -X stream \
@@ -88,8 +104,7 @@ EOF
     cat >>"$dir/$standby/postgresql.conf" <<EOF
 port = $(node_port "$standby")
 EOF
-    as_postgres "$bin/pg_ctl" -D "$dir/$standby" -l "$dir/$standby.log" -w start >/dev/null
-    wait_ready "$standby"
+    start_node "$standby"
   done
   # Streaming, and standby1 synchronous, before anyone relies on it.
   for _ in $(seq 1 100); do
@@ -142,6 +157,12 @@ resume() {
 crash() {
   case ${1:-} in primary|standby1|standby2) ;; *) echo "usage: $0 crash primary|standby1|standby2" >&2; exit 2 ;; esac
   as_postgres "$bin/pg_ctl" -D "$dir/$1" stop -m immediate -w >/dev/null
+}
+
+# A crashed server starts again (a standby reconnects to its primary).
+start() {
+  case ${1:-} in primary|standby1|standby2) ;; *) echo "usage: $0 start primary|standby1|standby2" >&2; exit 2 ;; esac
+  start_node "$1"
 }
 
 # What an HA tool (pg_auto_failover, Patroni) does when the primary is
@@ -197,5 +218,6 @@ case ${1:-} in
   pause) pause ;;
   resume) resume ;;
   crash) crash "${2:-}" ;;
-  *) echo "usage: $0 up|status|caught-up|pause|resume|crash NODE|failover|down" >&2; exit 2 ;;
+  start) start "${2:-}" ;;
+  *) echo "usage: $0 up|status|caught-up|pause|resume|crash NODE|start NODE|failover|down" >&2; exit 2 ;;
 esac

@@ -20,6 +20,16 @@ pub enum Node {
     Standby2,
 }
 
+impl Node {
+    fn name(self) -> &'static str {
+        match self {
+            Node::Primary => "primary",
+            Node::Standby1 => "standby1",
+            Node::Standby2 => "standby2",
+        }
+    }
+}
+
 impl Cluster {
     /// A cluster in `/tmp/orderly-test-<name>` with its primary on `port`
     /// and the standbys on the next two ports.
@@ -45,7 +55,7 @@ impl Cluster {
             out.status.success(),
             "scripts/cluster.sh {} failed: it needs PostgreSQL's server binaries \
              (/usr/lib/postgresql/*/bin, or PG_BIN) and root, to run them as the postgres user; \
-             ports {}-{} free.\n{}{}",
+             ports {}-{} free. Its output, servers' logs included:\n{}{}",
             args.join(" "),
             self.port,
             self.port + 2,
@@ -122,12 +132,13 @@ impl Cluster {
     /// `node` crashes: every backend killed at once, nothing flushed or
     /// said goodbye (`cluster.sh crash`).
     pub fn crash(&self, node: Node) {
-        let name = match node {
-            Node::Primary => "primary",
-            Node::Standby1 => "standby1",
-            Node::Standby2 => "standby2",
-        };
-        self.run(&["crash", name]);
+        self.run(&["crash", node.name()]);
+    }
+
+    /// `node` starts again after a crash (`cluster.sh start`); a standby
+    /// reconnects to its primary.
+    pub fn start(&self, node: Node) {
+        self.run(&["start", node.name()]);
     }
 
     /// Promotes standby1 and points standby2 at it (`cluster.sh failover`).

@@ -37,7 +37,7 @@ struct Attempt {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
-    let cluster = Cluster::up("failover", 55632);
+    let cluster = Cluster::up("failover", 25632);
     let replicas = cluster.replica_urls();
     let app = OrderlyProcess::start_on_url(
         &cluster.writable_url(),

@@ -15,7 +15,7 @@ use crate::helpers::process::{create_api_key, OrderlyProcess};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_reads_its_own_writes_while_the_replicas_stand_still() {
-    let cluster = Cluster::up("read-your-writes", 55532);
+    let cluster = Cluster::up("read-your-writes", 25532);
     let primary = cluster.url(Node::Primary);
     let writer = create_api_key(&primary, "admin").await;
     let other = create_api_key(&primary, "read").await;

@@ -6,21 +6,23 @@
 //! orderly must not answer 201 for such a write: a failover to the
 //! standby would lose it: it answers 503, on the shared pipelined
 //! connections (a keyless create) and in a pooled transaction (a keyed
-//! one) alike.
+//! one) alike. Each commit is judged by what happened to it alone: of two
+//! commits waiting at once, only the one whose wait was cancelled is
+//! refused.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::helpers::cluster::{Cluster, Node};
-use crate::helpers::process::OrderlyProcess;
+use crate::helpers::process::{a_buyer, OrderlyProcess};
 
 const WAITING_FOR_STANDBY: &str =
     "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_the_synchronous_standby_never_confirmed_is_not_acknowledged() {
-    let cluster = Cluster::up("sync-standby", 55932);
+    let cluster = Cluster::up("sync-standby", 25932);
     let app = OrderlyProcess::start_on_url(
         &cluster.url(Node::Primary),
         &[("ORDERLY_DB_QUERY_TIMEOUT_MS", "10000")],
@@ -71,6 +73,85 @@ async fn a_commit_the_synchronous_standby_never_confirmed_is_not_acknowledged() 
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_commits_waiting_for_the_standby_only_the_cancelled_one_is_refused() {
+    let cluster = Cluster::up("sync-standby-two", 26032);
+    let app = OrderlyProcess::start_on_url(
+        &cluster.url(Node::Primary),
+        &[("ORDERLY_DB_QUERY_TIMEOUT_MS", "20000")],
+    )
+    .await;
+    let user_id = a_buyer(&app.client, &app.address).await;
+    let order = |key: &'static str| {
+        app.client
+            .post(app.url("/api/v1/orders"))
+            .header("idempotency-key", key)
+            .json(&json!({"user_id": user_id, "items": [{"sku": "TWO", "quantity": 1, "unit_price": 5}]}))
+            .timeout(Duration::from_secs(40))
+            .send()
+    };
+
+    // Two keyed creates: two transactions, each on a pooled connection of
+    // its own, both committing while the synchronous standby is down.
+    cluster.crash(Node::Standby1);
+    let mut first = tokio::spawn(order("first-of-two"));
+    let mut second = tokio::spawn(order("second-of-two"));
+    until_waiting_for_the_standby(&cluster, 2).await;
+    cluster
+        .sql(
+            Node::Primary,
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+             WHERE wait_event = 'SyncRep' ORDER BY pid LIMIT 1",
+        )
+        .await;
+
+    // The cancelled one is answered at once; the other goes on waiting.
+    let (cancelled, waiting) = tokio::select! {
+        answer = &mut first => (answer, second),
+        answer = &mut second => (answer, first),
+        () = tokio::time::sleep(Duration::from_secs(10)) => panic!("no commit answered after the cancel"),
+    };
+    let cancelled = cancelled.unwrap().unwrap();
+    assert_eq!(
+        cancelled.status(),
+        503,
+        "the commit whose wait was cancelled"
+    );
+    assert!(cancelled.headers().contains_key("retry-after"));
+    until_waiting_for_the_standby(&cluster, 1).await;
+    assert!(!waiting.is_finished(), "the other commit still waits");
+
+    // The standby comes back and confirms the other commit: 201.
+    cluster.start(Node::Standby1);
+    let confirmed = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        confirmed.status(),
+        201,
+        "a commit the standby confirmed, whatever happened to the other: {}",
+        confirmed.text().await.unwrap()
+    );
+    let kept = cluster
+        .sql(
+            Node::Primary,
+            "SELECT count(*) FROM order_items WHERE sku = 'TWO'",
+        )
+        .await;
+    assert_eq!(kept, "2", "both orders are on the primary");
+}
+
+/// Waits (5 s at most) until `count` commits wait for the synchronous
+/// standby on the primary.
+async fn until_waiting_for_the_standby(cluster: &Cluster, count: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cluster.sql(Node::Primary, WAITING_FOR_STANDBY).await != count.to_string() {
+        assert!(
+            Instant::now() < deadline,
+            "not {count} commit(s) waiting for the standby"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Sends `request`, waits until its commit waits for the (dead)
 /// synchronous standby, cancels that wait from outside as an operator
 /// would, and returns the answer's status (503s must carry `Retry-After`)
@@ -81,11 +162,7 @@ async fn cancelled_while_waiting_for_the_standby(
 ) -> (u16, Duration) {
     let sent = Instant::now();
     let answer = tokio::spawn(request);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while cluster.sql(Node::Primary, WAITING_FOR_STANDBY).await != "1" {
-        assert!(Instant::now() < deadline, "no commit waits for the standby");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_waiting_for_the_standby(cluster, 1).await;
     let waited = sent.elapsed();
     cluster
         .sql(
