@@ -125,8 +125,26 @@ struct Running {
     reader: tokio::task::JoinHandle<()>,
 }
 
+/// What the test does with the process's log once it serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LogReading {
+    /// Reads every line, as a log collector would.
+    Throughout,
+    /// Stops reading (keeping the pipe open): a stuck log collector, whose
+    /// pipe fills up.
+    UntilServing,
+}
+
 impl Running {
     async fn spawn(database_url: &str, env: &[(String, String)]) -> Self {
+        Self::spawn_reading(database_url, env, LogReading::Throughout).await
+    }
+
+    async fn spawn_reading(
+        database_url: &str,
+        env: &[(String, String)],
+        reading: LogReading,
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_orderly"))
             .env("DATABASE_URL", database_url)
             .env("ORDERLY_BIND", "127.0.0.1:0")
@@ -146,14 +164,18 @@ impl Running {
         let reader = tokio::spawn(async move {
             let mut serving = Some(serving);
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if event["message"] == "serving" {
-                        if let Some(serving) = serving.take() {
-                            let _ = serving.send(event["address"].as_str().unwrap().to_owned());
-                        }
-                    }
-                }
+                let event = serde_json::from_str::<serde_json::Value>(&line).ok();
                 written.lock().unwrap().push(line);
+                let Some(event) = event.filter(|e| e["message"] == "serving") else {
+                    continue;
+                };
+                if let Some(serving) = serving.take() {
+                    let _ = serving.send(event["address"].as_str().unwrap().to_owned());
+                }
+                if reading == LogReading::UntilServing {
+                    // Holds the pipe open, reading no more.
+                    std::future::pending::<()>().await;
+                }
             }
         });
         let address = tokio::time::timeout(Duration::from_secs(20), address)
@@ -189,13 +211,29 @@ impl OrderlyProcess {
         Self::start_on(database, env).await
     }
 
+    /// Starts `orderly` as `start` does, but stops reading its log (its
+    /// standard error) once it serves, keeping the pipe open: a log
+    /// collector that got stuck.
+    pub async fn start_with_unread_log(backend: Backend) -> Self {
+        let database = TestDatabase::create(backend).await;
+        Self::start_reading(database, &[], LogReading::UntilServing).await
+    }
+
     async fn start_on(database: TestDatabase, env: &[(&str, &str)]) -> Self {
+        Self::start_reading(database, env, LogReading::Throughout).await
+    }
+
+    async fn start_reading(
+        database: TestDatabase,
+        env: &[(&str, &str)],
+        reading: LogReading,
+    ) -> Self {
         let db_pool = database.pool().await;
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let running = Running::spawn(&database.url(), &env).await;
+        let running = Running::spawn_reading(&database.url(), &env, reading).await;
         Self {
             address: running.address,
             client: super::http_client(),
