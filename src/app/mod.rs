@@ -10,7 +10,10 @@
 
 use std::sync::Arc;
 
-use crate::storage::{ConnectionStats, Health, OrderStore, ReadStats, Stores, UserStore};
+use crate::domain::IdempotencyKey;
+use crate::storage::{
+    ConnectionStats, Health, OrderStore, ReadStats, Stores, Tx, UserStore, Written,
+};
 
 pub mod access;
 pub mod error;
@@ -71,5 +74,22 @@ impl App {
     /// Deletes idempotency keys past their time to live; returns how many.
     pub async fn purge_expired_keys(&self) -> AppResult<u64> {
         self.idempotency.purge_expired().await
+    }
+
+    /// A create by `caller`: without an idempotency key, the write on its
+    /// own (`alone`); with one, at most once per key, inside the claim's
+    /// transaction (`within`). Either way the caller's floor rises to it.
+    async fn create<T: Replayable>(
+        &self,
+        caller: Caller,
+        key: Option<&IdempotencyKey>,
+        alone: impl AsyncFnOnce() -> AppResult<Written<T>>,
+        within: impl AsyncFnOnce(&mut Tx) -> AppResult<T>,
+    ) -> AppResult<Created<T>> {
+        let created = match key {
+            None => alone().await?.map(Created::New),
+            Some(key) => self.idempotency.once(key, within).await?,
+        };
+        Ok(self.floors.after(caller, created))
     }
 }

@@ -19,15 +19,13 @@ impl App {
         new: NewOrder,
         key: Option<&IdempotencyKey>,
     ) -> AppResult<Created<Order>> {
-        let created = match key {
-            None => unknown_user(self.orders.create(&new).await)?.map(Created::New),
-            Some(key) => {
-                self.idempotency
-                    .once(key, async |tx| unknown_user(tx.create_order(&new).await))
-                    .await?
-            }
-        };
-        Ok(self.floors.after(caller, created))
+        self.create(
+            caller,
+            key,
+            async || unknown_user(self.orders.create(&new).await),
+            async |tx| unknown_user(tx.create_order(&new).await),
+        )
+        .await
     }
 
     pub async fn get_order(&self, caller: Caller, id: i64) -> AppResult<Order> {

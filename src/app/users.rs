@@ -18,15 +18,13 @@ impl App {
         new: NewUser,
         key: Option<&IdempotencyKey>,
     ) -> AppResult<Created<User>> {
-        let created = match key {
-            None => email_taken(self.users.create(&new).await)?.map(Created::New),
-            Some(key) => {
-                self.idempotency
-                    .once(key, async |tx| email_taken(tx.create_user(&new).await))
-                    .await?
-            }
-        };
-        Ok(self.floors.after(caller, created))
+        self.create(
+            caller,
+            key,
+            async || email_taken(self.users.create(&new).await),
+            async |tx| email_taken(tx.create_user(&new).await),
+        )
+        .await
     }
 
     pub async fn get_user(&self, caller: Caller, id: i64) -> AppResult<User> {

@@ -20,19 +20,22 @@ use crate::helpers::process::{a_buyer, OrderlyProcess};
 const WAITING_FOR_STANDBY: &str =
     "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
 
+/// orderly on `cluster`'s primary, whose statements may wait 20 s: the
+/// commits here wait for the standby until the test ends their wait.
+async fn orderly_on_the_primary_of(cluster: &Cluster) -> OrderlyProcess {
+    let primary = cluster.url(Node::Primary);
+    OrderlyProcess::start_on_url(&primary, &[("ORDERLY_DB_QUERY_TIMEOUT_MS", "20000")]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_the_synchronous_standby_never_confirmed_is_not_acknowledged() {
     let cluster = Cluster::up("sync-standby", 25932);
-    let app = OrderlyProcess::start_on_url(
-        &cluster.url(Node::Primary),
-        &[("ORDERLY_DB_QUERY_TIMEOUT_MS", "10000")],
-    )
-    .await;
+    let app = orderly_on_the_primary_of(&cluster).await;
     let create = |email: &'static str| {
         app.client
             .post(app.url("/api/v1/users"))
             .json(&json!({"email": email, "name": "Sync"}))
-            .timeout(Duration::from_secs(20))
+            .timeout(Duration::from_secs(30))
             .send()
     };
     assert_eq!(create("before@example.com").await.unwrap().status(), 201);
@@ -55,7 +58,7 @@ async fn a_commit_the_synchronous_standby_never_confirmed_is_not_acknowledged() 
         .post(app.url("/api/v1/orders"))
         .header("idempotency-key", "unconfirmed-order")
         .json(&json!({"user_id": user_id, "items": [{"sku": "SYNC", "quantity": 1, "unit_price": 5}]}))
-        .timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(30))
         .send();
     let (status, _) = cancelled_while_waiting_for_the_standby(&cluster, keyed).await;
     assert_eq!(status, 503, "a keyed commit only the primary has");
@@ -76,11 +79,7 @@ async fn a_commit_the_synchronous_standby_never_confirmed_is_not_acknowledged() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_commits_waiting_for_the_standby_only_the_cancelled_one_is_refused() {
     let cluster = Cluster::up("sync-standby-two", 26032);
-    let app = OrderlyProcess::start_on_url(
-        &cluster.url(Node::Primary),
-        &[("ORDERLY_DB_QUERY_TIMEOUT_MS", "20000")],
-    )
-    .await;
+    let app = orderly_on_the_primary_of(&cluster).await;
     let user_id = a_buyer(&app.client, &app.address).await;
     let order = |key: &'static str| {
         app.client
