@@ -16,7 +16,8 @@ replicas: on one machine replicas add no cores, so the two measure the
 cost of routing reads, and the replicas target reports which server
 served its reads.
 
-Run through bench/run.sh, which installs what this needs.
+Run through bench/run.sh, which installs what this needs. (Longer than
+most files: every target's set-up and the measuring loop are one story.)
 """
 
 import argparse

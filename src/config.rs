@@ -9,13 +9,16 @@
 //! not list it. Defaults run with no setup at all: an embedded SQLite file
 //! in the working directory, served on loopback.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
-use anyhow::{bail, Context};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::{KeyName, Role};
+
+mod database;
+
+pub use database::{DatabaseSettings, DatabaseTarget, PostgresSettings, ReplicaSettings};
 
 #[derive(Debug, Parser)]
 #[command(name = "orderly", version, about = "A users-and-orders HTTP JSON API")]
@@ -156,123 +159,6 @@ impl Settings {
     }
 }
 
-/// Where the data lives, and the connections that wait in line for it.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Database")]
-pub struct DatabaseSettings {
-    /// `postgres://...` or `sqlite://PATH` (relative or absolute; created if missing).
-    #[arg(
-        long = "database-url",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        default_value = "sqlite://orderly.db",
-        hide_env_values = true,
-        global = true
-    )]
-    pub url: String,
-
-    /// Most database connections the service keeps open for requests that
-    /// need one of their own (PostgreSQL: transactions; SQLite: readers, at most 4).
-    #[arg(long = "pool-size", value_name = "N", env = "ORDERLY_POOL_SIZE", default_value_t = 16, global = true,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub pool_size: u32,
-
-    /// How long a request waits for a free database connection before 503, in milliseconds.
-    #[arg(long = "pool-timeout-ms", env = "ORDERLY_POOL_TIMEOUT_MS", default_value = "5000",
-          value_name = "MS", value_parser = millis, global = true)]
-    pub pool_timeout: Duration,
-}
-
-impl DatabaseSettings {
-    pub fn target(&self) -> anyhow::Result<DatabaseTarget> {
-        DatabaseTarget::parse(&self.url).context("bad configuration")
-    }
-}
-
-/// PostgreSQL's own settings: its shared connections and its time limits.
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "PostgreSQL")]
-pub struct PostgresSettings {
-    /// PostgreSQL connections that all reads share (pipelined); about one per core.
-    #[arg(long = "pg-read-connections", value_name = "N", env = "ORDERLY_PG_READ_CONNECTIONS", default_value_t = 2,
-          global = true, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub read_connections: u32,
-
-    /// PostgreSQL connections that all single-statement writes share (pipelined).
-    #[arg(long = "pg-write-connections", value_name = "N", env = "ORDERLY_PG_WRITE_CONNECTIONS", default_value_t = 8,
-          global = true, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub write_connections: u32,
-
-    /// How long one statement may run, in milliseconds. The server cancels
-    /// a statement past it (503); orderly waits one second more, then drops
-    /// a connection that does not answer at all (503).
-    #[arg(long = "db-query-timeout-ms", env = "ORDERLY_DB_QUERY_TIMEOUT_MS",
-          default_value = "5000", value_name = "MS", value_parser = positive_millis, global = true)]
-    pub query_timeout: Duration,
-
-    /// How long opening a connection (TCP, start-up, authentication) may take, in milliseconds.
-    #[arg(long = "db-connect-timeout-ms", env = "ORDERLY_DB_CONNECT_TIMEOUT_MS",
-          default_value = "3000", value_name = "MS", value_parser = positive_millis, global = true)]
-    pub connect_timeout: Duration,
-}
-
-/// Hot standbys that serve reads (PostgreSQL only).
-#[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Read replicas (PostgreSQL)")]
-pub struct ReplicaSettings {
-    /// PostgreSQL hot standby to serve reads from (repeatable; the
-    /// environment takes a comma-separated list). GETs go to a replica that
-    /// is up, in recovery, within `--replica-max-lag-ms`, and has replayed
-    /// the caller's own last write; otherwise to the primary.
-    #[arg(
-        long = "read-replica-url",
-        value_name = "URL",
-        env = "ORDERLY_READ_REPLICA_URLS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub urls: Vec<String>,
-
-    /// How far behind the primary a replica may be and still serve reads, in milliseconds.
-    #[arg(long = "replica-max-lag-ms", env = "ORDERLY_REPLICA_MAX_LAG_MS",
-          default_value = "1000", value_name = "MS", value_parser = positive_millis)]
-    pub max_lag: Duration,
-}
-
-impl ReplicaSettings {
-    /// No replicas: what the commands other than serving use.
-    pub fn none() -> Self {
-        Self {
-            urls: Vec::new(),
-            max_lag: Duration::from_secs(1),
-        }
-    }
-
-    /// The replicas' URLs, each checked to be a PostgreSQL URL; replicas
-    /// need a PostgreSQL primary (`database`).
-    pub fn urls_for(&self, database: &DatabaseTarget) -> anyhow::Result<Vec<String>> {
-        let urls: Vec<String> = self
-            .urls
-            .iter()
-            .map(|u| u.trim())
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if urls.is_empty() {
-            return Ok(urls);
-        }
-        if !matches!(database, DatabaseTarget::Postgres(_)) {
-            bail!("read replicas need a PostgreSQL DATABASE_URL; SQLite has no replicas");
-        }
-        for (n, url) in urls.iter().enumerate() {
-            if !matches!(DatabaseTarget::parse(url), Ok(DatabaseTarget::Postgres(_))) {
-                bail!("read replica {} is not a postgres:// URL", n + 1);
-            }
-        }
-        Ok(urls)
-    }
-}
-
 /// The HTTP side: where to listen, who may call, how long things may take.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "HTTP")]
@@ -325,7 +211,7 @@ pub enum LogFormat {
 }
 
 /// Milliseconds, as operators type them.
-fn millis(text: &str) -> Result<Duration, String> {
+pub(crate) fn millis(text: &str) -> Result<Duration, String> {
     text.trim()
         .parse::<u64>()
         .map(Duration::from_millis)
@@ -333,7 +219,7 @@ fn millis(text: &str) -> Result<Duration, String> {
 }
 
 /// Milliseconds, at least one.
-fn positive_millis(text: &str) -> Result<Duration, String> {
+pub(crate) fn positive_millis(text: &str) -> Result<Duration, String> {
     millis(text).and_then(|d| match d.is_zero() {
         true => Err("must be at least 1 millisecond".into()),
         false => Ok(d),
@@ -348,39 +234,6 @@ fn role_parser() -> impl TypedValueParser<Value = Role> {
 
 fn key_name(text: &str) -> Result<KeyName, String> {
     KeyName::parse(text)
-}
-
-/// Where the data lives, parsed from `DATABASE_URL`.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseTarget {
-    Postgres(String),
-    Sqlite(PathBuf),
-}
-
-impl std::fmt::Debug for DatabaseTarget {
-    // A PostgreSQL URL may carry a password: never print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Postgres(_) => f.write_str("Postgres(..)"),
-            Self::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
-        }
-    }
-}
-
-impl DatabaseTarget {
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let url = url.trim();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
-        }
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                bail!("DATABASE_URL `sqlite://` needs a file path, as in sqlite://orderly.db");
-            }
-            return Ok(Self::Sqlite(PathBuf::from(path)));
-        }
-        bail!("DATABASE_URL must start with postgres:// or sqlite://, as in sqlite://orderly.db")
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Request parsing and validation, exactly as the HTTP layer runs it: the
 //! same `pub` functions the extractors and handlers call, fed arbitrary
-//! bytes, with no database and no network.
+//! bytes, with no database and no network. (Long: one fuzz target must
+//! hold every channel and its checks.)
 //!
 //! The first byte picks the channel (`byte % 12`; the ASCII digits `0`..`9`,
 //! then `:` and `;`, name channels 0 to 11, so seeds stay readable); the

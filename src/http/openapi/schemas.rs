@@ -1,8 +1,11 @@
 //! The shapes of request and response bodies, for the OpenAPI document
-//! only: requests are parsed field by field (`field_reader`), and answers
-//! are rendered by the handlers' own types. Tests keep these honest: the
-//! served document is checked against real answers (schemathesis) and the
-//! limits below against the domain's (`tests` at the end).
+//! only. This is a second description of each body, and utoipa forces it:
+//! requests are read field by field (`field_reader`, so that one 422 lists
+//! every bad field), which leaves no serde type to derive a schema from,
+//! and utoipa takes limits only as literals, so the numbers below repeat
+//! the domain's. Tests keep the two honest: the served document is checked
+//! against real answers (schemathesis), and these limits against the
+//! domain's constants (`the_schemas_carry_the_domains_limits`).
 
 #![allow(dead_code)] // Read by the derive macros, never by code.
 

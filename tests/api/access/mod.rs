@@ -1,6 +1,7 @@
 //! Access control with API keys, on both backends: keys made and revoked by
 //! the real `orderly keys` command, checked over HTTP by the running app,
-//! which reloads them by itself.
+//! which reloads them by itself. (Longer than most: one scenario per role
+//! and refusal, each a few requests long.)
 
 use std::time::Duration;
 

@@ -4,7 +4,8 @@
 //! SQLite: a file in a temporary directory. Either is gone when the test
 //! ends, panics included.
 //!
-//! The helpers below speak both dialects, so test bodies speak neither.
+//! The helpers below speak both dialects, so test bodies speak neither
+//! (which makes this file long: each helper twice).
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;

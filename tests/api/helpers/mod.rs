@@ -1,7 +1,8 @@
 //! The test app: the real application (built by the same function `main`
 //! uses) served on an ephemeral loopback port, over its own fresh database,
 //! with an HTTP `client` and a `db_pool` on that database, the Rust form of
-//! the seed's fixtures.
+//! the seed's fixtures. (Longer than most: the request helpers every
+//! test shares, and the macro that runs a test on both backends.)
 
 use orderly::config::Settings;
 use orderly::startup::Application;

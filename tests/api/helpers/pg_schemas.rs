@@ -9,7 +9,8 @@
 //! gets it dropped instead. A new test claims a spare with one `ALTER SCHEMA
 //! ... RENAME`, which only one claimant can win, or starts from an empty
 //! schema that the app migrates. Spares are named after the migrations'
-//! fingerprint, so a schema change never hands out an old shape.
+//! fingerprint, so a schema change never hands out an old shape. (Longer
+//! than most: the claim, the recycling and the shape check are one story.)
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,5 +1,6 @@
 //! A real `orderly` process, for what only a process shows: its exit
-//! code, its signals, its log lines.
+//! code, its signals, its log lines. (Longer than most: starting,
+//! restarting and reading a process, and the `orderly` commands beside it.)
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,8 @@
 //! loopback proxy between the app and PostgreSQL, which the test controls,
 //! breaks the connections from outside the app: resets them, refuses new
 //! ones, swallows their bytes (a black hole), and PostgreSQL itself
-//! terminates the app's backends.
+//! terminates the app's backends. (Longer than most: one scenario per
+//! kind of outage, each timed.)
 
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,7 +1,8 @@
 //! Values that look like SQL or LIKE patterns, and tricks of Unicode: where
 //! the rules allow them they are stored and returned literally (the GET
 //! gives back the very string sent), filters compare them literally, and
-//! the tables are all still there with the rows expected.
+//! the tables are all still there with the rows expected. (Long by
+//! nature: a table of cases.)
 
 use serde_json::{json, Value};
 
