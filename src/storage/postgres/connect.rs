@@ -62,7 +62,7 @@ impl Target {
     pub async fn connect(&self) -> StoreResult<(Client, Connection<Socket, NoTlsStreamOf>)> {
         match tokio::time::timeout(self.limits.connect, self.config.connect(NoTls)).await {
             Ok(Ok(connected)) => Ok(connected),
-            Ok(Err(e)) => Err(StoreError::Unavailable(e.to_string())),
+            Ok(Err(e)) => Err(StoreError::Unavailable(with_causes(&e))),
             Err(_) => Err(StoreError::Unavailable(
                 "connecting to PostgreSQL timed out".into(),
             )),
@@ -86,6 +86,22 @@ impl Target {
     pub fn lists_several_hosts(&self) -> bool {
         self.config.get_hosts().len() > 1
     }
+}
+
+/// `e` and what caused it, as one line: tokio-postgres says "error
+/// connecting to server" and keeps why (refused, unknown host) in its
+/// source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.ends_with(&text) {
+            line = format!("{line}: {text}");
+        }
+        cause = c.source();
+    }
+    line
 }
 
 /// The stream of a connection without TLS.

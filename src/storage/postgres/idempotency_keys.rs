@@ -11,7 +11,7 @@ use super::transaction::PgTx;
 use super::{pool, PgStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::idempotency_keys::{decode_headers, encode_headers};
-use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx, WriteTx};
+use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
 
 /// The lock is named after the schema, the API key, the route and the key:
 /// deployments in other schemas of one database, and clients using the same
@@ -62,7 +62,7 @@ impl IdempotencyStore for PgStore {
         let scope_and_key: [&(dyn ToSql + Sync); 3] = [&key.owner, &key.scope, &key.key];
         let locked: bool = tx.query_one(TRY_LOCK, &scope_and_key).await?.get(0);
         if !locked {
-            Box::new(tx).rollback().await?;
+            tx.rollback().await?;
             return Ok(Claim::HeldElsewhere);
         }
         let stored = tx

@@ -31,6 +31,7 @@ mod replicas;
 mod routing;
 mod shared;
 mod transaction;
+mod unit_of_work;
 mod users;
 
 pub use migrations::{migrate, MIGRATIONS};

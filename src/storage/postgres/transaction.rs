@@ -1,6 +1,6 @@
 //! A transaction on a pooled connection, which the application layer holds
-//! across awaits as a [`WriteTx`] (tokio-postgres's own `Transaction`
-//! borrows its client, so it cannot be handed up and back).
+//! across awaits as a `WriteTx` (`unit_of_work`; tokio-postgres's own
+//! `Transaction` borrows its client, so it cannot be handed up and back).
 //!
 //! Every path ends the transaction before the connection goes back to the
 //! pool: `commit`, `rollback`, or, when the request was cancelled midway,
@@ -10,15 +10,12 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
 use super::pool::Pooled;
-use super::{idempotency_keys, orders, users};
-use crate::domain::{IdempotencyKey, NewOrder, NewUser, Order, SavedResponse, User};
-use crate::storage::{LogPosition, StoreResult, WriteTx};
+use crate::storage::{LogPosition, StoreResult};
 
 /// How long a background rollback may take before its connection is
 /// discarded instead (closing it rolls back on the server too).
@@ -51,6 +48,23 @@ impl PgTx {
             .as_ref()
             .expect("a transaction is open until it ends")
     }
+
+    /// Commits; with `notes_position`, where the primary's log stands after
+    /// it. Fails (503) when PostgreSQL kept the commit without the
+    /// synchronous standby's confirmation: on the primary, but not
+    /// acknowledged. A failed end leaves the connection to `Drop`.
+    pub async fn commit(mut self) -> StoreResult<Option<LogPosition>> {
+        let at = self.conn().commit(self.limit, self.notes_position).await?;
+        self.conn = None;
+        Ok(at)
+    }
+
+    /// Rolls back now, releasing the transaction's locks.
+    pub async fn rollback(mut self) -> StoreResult<()> {
+        self.conn().execute(self.limit, "ROLLBACK").await?;
+        self.conn = None;
+        Ok(())
+    }
 }
 
 impl Statements for PgTx {
@@ -60,44 +74,6 @@ impl Statements for PgTx {
         params: &[&(dyn ToSql + Sync)],
     ) -> StoreResult<Vec<Row>> {
         self.conn().query(self.limit, sql, params).await
-    }
-}
-
-#[async_trait]
-impl WriteTx for PgTx {
-    async fn create_user(&mut self, new: &NewUser) -> StoreResult<User> {
-        users::insert(&*self, new).await
-    }
-
-    async fn create_order(&mut self, new: &NewOrder) -> StoreResult<Order> {
-        orders::insert(&*self, new).await
-    }
-
-    async fn record_response(
-        &mut self,
-        key: &IdempotencyKey,
-        response: &SavedResponse,
-    ) -> StoreResult<()> {
-        idempotency_keys::insert(&*self, key, response).await
-    }
-
-    async fn forget_response(&mut self, key: &IdempotencyKey) -> StoreResult<()> {
-        idempotency_keys::delete(&*self, key).await
-    }
-
-    /// Fails (503) when PostgreSQL kept the commit without the synchronous
-    /// standby's confirmation: on the primary, but not acknowledged. A
-    /// failed end leaves the connection to `Drop`.
-    async fn commit(mut self: Box<Self>) -> StoreResult<Option<LogPosition>> {
-        let at = self.conn().commit(self.limit, self.notes_position).await?;
-        self.conn = None;
-        Ok(at)
-    }
-
-    async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
-        self.conn().execute(self.limit, "ROLLBACK").await?;
-        self.conn = None;
-        Ok(())
     }
 }
 
