@@ -148,15 +148,6 @@ impl Settings {
         settings.http.bind = "127.0.0.1:0".parse().expect("a valid loopback address");
         *settings
     }
-
-    /// The settings every command shares.
-    pub fn common(&self) -> CommonSettings {
-        CommonSettings {
-            database: self.database.clone(),
-            postgres: self.postgres.clone(),
-            logging: self.logging.clone(),
-        }
-    }
 }
 
 /// The HTTP side: where to listen, who may call, how long things may take.
