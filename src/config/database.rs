@@ -68,6 +68,14 @@ pub struct PostgresSettings {
     #[arg(long = "db-connect-timeout-ms", env = "ORDERLY_DB_CONNECT_TIMEOUT_MS",
           default_value = "3000", value_name = "MS", value_parser = positive_millis, global = true)]
     pub connect_timeout: Duration,
+
+    /// Prepare each statement once per connection (`true`), or run every
+    /// statement unnamed with its types given (`false`): what a
+    /// transaction-mode pooler (PgBouncer `pool_mode = transaction`,
+    /// Supabase, Heroku) needs, at some CPU cost on the server.
+    #[arg(long = "pg-prepared-statements", env = "ORDERLY_PG_PREPARED_STATEMENTS",
+          default_value_t = true, value_name = "true|false", action = clap::ArgAction::Set, global = true)]
+    pub prepared_statements: bool,
 }
 
 /// Hot standbys that serve reads (PostgreSQL only).

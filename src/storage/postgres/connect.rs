@@ -1,13 +1,19 @@
 //! Connecting to PostgreSQL: what every orderly connection gets on top of
-//! its URL (a name, time limits on both sides, TCP keepalives), and opening
-//! one, its whole handshake bounded. How a connection is secured or shaped
-//! for a pooler in front of the server belongs here too.
+//! its URL (a name, time limits on both sides, TCP keepalives, TLS as the
+//! URL's libpq parameters say: `tls`), and opening one, host by host, each
+//! handshake bounded, each failure named by its host and port.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio_postgres::{Client, Config, Connection, NoTls, Socket};
+use tokio_postgres::config::LoadBalanceHosts;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Config, Connection, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls::{self, SslMode, Tls};
+use super::url;
 use crate::config::PostgresSettings;
 use crate::storage::{StoreError, StoreResult};
 
@@ -35,85 +41,189 @@ const KEEPALIVE_RETRIES: u32 = 3;
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to reach one server (the primary, or a replica): its parsed URL with
-/// orderly's settings on top, and the limits every statement runs under.
+/// orderly's settings on top, how it is secured, and the limits every
+/// statement runs under.
 #[derive(Clone)]
 pub struct Target {
-    pub config: Config,
+    /// Each host of the URL, tried in order (shuffled with
+    /// `load_balance_hosts=random`) and named on its own when it fails.
+    hosts: Vec<Host>,
+    shuffle: bool,
+    tls: Tls,
     pub limits: Limits,
+    /// Whether statements are prepared once per connection (the default)
+    /// or run unnamed (behind a transaction pooler).
+    pub prepares_statements: bool,
+    /// Sent on every new connection: the server's own time limits.
+    session: String,
+    /// What begins a transaction: `BEGIN` and the same limits, local to it.
+    pub begin: Arc<str>,
 }
+
+#[derive(Clone)]
+struct Host {
+    /// `host:port`, for errors and logs (never the URL).
+    name: String,
+    config: Config,
+}
+
+/// The TLS stream of a connection (rustls), or clear text.
+pub type Stream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
 
 impl Target {
     /// `url` (`what` names it in errors, never printing it: it may hold a
     /// password) with the settings of `postgres`.
     pub fn parse(url: &str, what: &str, postgres: &PostgresSettings) -> anyhow::Result<Self> {
-        let mut config: Config = url
-            .parse()
-            .with_context(|| format!("{what} is not a valid PostgreSQL URL"))?;
+        let split = url::split(url).with_context(|| format!("{what} is not a valid PostgreSQL URL"))?;
+        let tls = Tls::from_params(&split.own).with_context(|| format!("{what}: TLS settings"))?;
         let limits = Limits {
             connect: postgres.connect_timeout,
             statement: postgres.query_timeout + GRACE,
         };
-        configure(&mut config, &limits, postgres.query_timeout);
-        Ok(Self { config, limits })
+        let parse = |url: &str| -> anyhow::Result<Config> {
+            let mut config: Config = url
+                .parse()
+                .with_context(|| format!("{what} is not a valid PostgreSQL URL"))?;
+            configure(&mut config, &limits, tls.mode);
+            Ok(config)
+        };
+        let server_limits = ServerLimits::new(postgres.query_timeout, limits.statement);
+        let whole = parse(&split.rest)?;
+        let hosts = match url::per_host(&split.rest) {
+            Some(urls) => urls
+                .iter()
+                .map(|url| parse(url).map(|config| Host::named(config)))
+                .collect::<anyhow::Result<_>>()?,
+            None => vec![Host::named(whole.clone())],
+        };
+        Ok(Self {
+            hosts,
+            shuffle: whole.get_load_balance_hosts() == LoadBalanceHosts::Random,
+            tls,
+            limits,
+            prepares_statements: postgres.prepared_statements,
+            session: session_limits(&server_limits),
+            begin: transaction_limits(&server_limits).into(),
+        })
     }
 
-    /// Opens a connection, the whole handshake within the connect limit: a
-    /// server that accepts but never answers must not hold the caller.
-    pub async fn connect(&self) -> StoreResult<(Client, Connection<Socket, NoTlsStreamOf>)> {
-        match tokio::time::timeout(self.limits.connect, self.config.connect(NoTls)).await {
-            Ok(Ok(connected)) => Ok(connected),
-            Ok(Err(e)) => Err(StoreError::Unavailable(with_causes(&e))),
-            Err(_) => Err(StoreError::Unavailable(
-                "connecting to PostgreSQL timed out".into(),
-            )),
+    /// Opens a connection to the first host that takes it (and whose
+    /// state matches `target_session_attrs`), each handshake bounded by
+    /// the connect limit: a server that accepts but never answers must not
+    /// hold the caller. Fails naming every host tried and why.
+    pub async fn connect(&self) -> StoreResult<(Client, Connection<Socket, Stream>)> {
+        let mut order: Vec<&Host> = self.hosts.iter().collect();
+        if self.shuffle {
+            shuffle(&mut order);
         }
+        let mut failures = Vec::new();
+        for host in order {
+            match self.connect_to(host).await {
+                Ok(connected) => return Ok(connected),
+                Err(why) => failures.push(format!("{}: {why}", host.name)),
+            }
+        }
+        Err(StoreError::Unavailable(failures.join("; ")))
+    }
+
+    async fn connect_to(&self, host: &Host) -> Result<(Client, Connection<Socket, Stream>), String> {
+        let mut why = String::new();
+        for (n, mode) in self.tls.mode.attempts().iter().enumerate() {
+            let mut fallback;
+            let config = match n {
+                0 => &host.config,
+                _ => {
+                    fallback = host.config.clone();
+                    fallback.ssl_mode(*mode);
+                    &fallback
+                }
+            };
+            let connecting = config.connect(self.tls.connector.clone());
+            match tokio::time::timeout(self.limits.connect, connecting).await {
+                Ok(Ok(connected)) => return Ok(connected),
+                Ok(Err(e)) => why = describe(&e),
+                Err(_) => why = format!("no answer within {:?}", self.limits.connect),
+            }
+        }
+        Err(why)
+    }
+
+    /// The statements every new connection runs first.
+    pub fn session_settings(&self) -> &str {
+        &self.session
     }
 
     /// `host:port` of the first host, for naming a server in logs and
     /// metrics (never the URL).
     pub fn host_and_port(&self) -> Option<String> {
-        use tokio_postgres::config::Host;
-        let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        match self.config.get_hosts().first()? {
-            Host::Tcp(host) => Some(format!("{host}:{port}")),
-            #[cfg(unix)]
-            Host::Unix(path) => Some(format!("{}:{port}", path.display())),
-        }
+        self.hosts.first().map(|h| h.name.clone())
     }
 
     /// Whether the URL lists several hosts: the operator means to fail
     /// over to a standby.
     pub fn lists_several_hosts(&self) -> bool {
-        self.config.get_hosts().len() > 1
+        self.hosts.len() > 1 || self.hosts.iter().any(|h| h.config.get_hosts().len() > 1)
     }
 }
 
-/// `e` and what caused it, as one line: tokio-postgres says "error
-/// connecting to server" and keeps why (refused, unknown host) in its
-/// source.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !line.ends_with(&text) {
-            line = format!("{line}: {text}");
-        }
-        cause = c.source();
+impl Host {
+    fn named(config: Config) -> Self {
+        use tokio_postgres::config::Host as H;
+        let ports = config.get_ports();
+        let name = config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(n, host)| {
+                let port = ports.get(n).or(ports.first()).copied().unwrap_or(5432);
+                match host {
+                    H::Tcp(host) => format!("{host}:{port}"),
+                    #[cfg(unix)]
+                    H::Unix(path) => format!("{}:{port}", path.display()),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        Self { name, config }
     }
-    line
 }
 
-/// The stream of a connection without TLS.
-pub type NoTlsStreamOf = tokio_postgres::tls::NoTlsStream;
+/// A cheap shuffle for `load_balance_hosts=random`: spreading instances
+/// over hosts needs no strong randomness.
+fn shuffle<T>(items: &mut [T]) {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() as usize | 1);
+    for i in (1..items.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        items.swap(i, seed % (i + 1));
+    }
+}
+
+/// Why a connection failed, once and in an operator's words: the TLS
+/// failure, the server's own refusal, or the network's (refused, unknown
+/// host), without tokio-postgres' "error connecting to server" wrapping.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(tls) = tls::describe_failure(e) {
+        return tls;
+    }
+    if let Some(db) = e.as_db_error() {
+        return format!("the server refused: {}", db.message());
+    }
+    let mut deepest: &dyn std::error::Error = e;
+    while let Some(cause) = deepest.source() {
+        deepest = cause;
+    }
+    deepest.to_string()
+}
 
 /// Connection settings every orderly connection gets, over what the URL
 /// says: a name in `pg_stat_activity` (unless the URL gives one), time
-/// limits on the client side, and on the server side `statement_timeout`
-/// (a slow statement is cancelled, its connection kept) and
-/// `idle_in_transaction_session_timeout` (a transaction whose client
-/// vanished releases its locks).
-fn configure(config: &mut Config, limits: &Limits, query_timeout: Duration) {
+/// limits on the client side, TCP keepalives, and the TLS mode's first
+/// attempt.
+fn configure(config: &mut Config, limits: &Limits, mode: SslMode) {
     if config.get_application_name().is_none() {
         config.application_name("orderly");
     }
@@ -123,15 +233,44 @@ fn configure(config: &mut Config, limits: &Limits, query_timeout: Duration) {
         .keepalives_idle(KEEPALIVE_IDLE)
         .keepalives_interval(KEEPALIVE_INTERVAL)
         .keepalives_retries(KEEPALIVE_RETRIES)
-        .tcp_user_timeout(TCP_USER_TIMEOUT);
-    let server_limits = format!(
-        "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
-        query_timeout.as_millis(),
-        (limits.statement * 4).as_millis()
-    );
-    let options = match config.get_options() {
-        Some(given) if !given.trim().is_empty() => format!("{given} {server_limits}"),
-        _ => server_limits,
-    };
-    config.options(options);
+        .tcp_user_timeout(TCP_USER_TIMEOUT)
+        .ssl_mode(mode.attempts()[0]);
+}
+
+/// The server's own time limits for orderly's sessions:
+/// `statement_timeout` (a slow statement is cancelled, its connection
+/// kept) and `idle_in_transaction_session_timeout` (a transaction whose
+/// client vanished releases its locks).
+struct ServerLimits {
+    statement_ms: u128,
+    idle_in_transaction_ms: u128,
+}
+
+impl ServerLimits {
+    fn new(query_timeout: Duration, statement: Duration) -> Self {
+        Self {
+            statement_ms: query_timeout.as_millis(),
+            idle_in_transaction_ms: (statement * 4).as_millis(),
+        }
+    }
+}
+
+/// The limits for a whole session, set with `SET` once connected rather
+/// than with the `options` start-up parameter, which PgBouncer refuses.
+fn session_limits(limits: &ServerLimits) -> String {
+    format!(
+        "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+        limits.statement_ms, limits.idle_in_transaction_ms
+    )
+}
+
+/// `BEGIN` with the same limits local to the transaction: behind a
+/// transaction pooler, a session's `SET` stays on whichever server
+/// connection it went to, so every transaction carries its own. Sent as
+/// one simple query: no round trip more than a bare `BEGIN`.
+fn transaction_limits(limits: &ServerLimits) -> String {
+    format!(
+        "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}",
+        limits.statement_ms, limits.idle_in_transaction_ms
+    )
 }

@@ -12,10 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
-use tokio_postgres::types::{PgLsn, ToSql};
+use futures_util::TryStreamExt;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::PgLsn;
 use tokio_postgres::{Client, Row, Statement};
 
 use super::connect::Target;
+use super::param::Param;
 use super::driver::{drive, Watch};
 use super::errors::db_error;
 use crate::storage::health::Counted;
@@ -34,14 +37,14 @@ pub trait Statements: Sync {
     fn query(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> impl Future<Output = StoreResult<Vec<Row>>> + Send;
 
     /// Runs a statement that returns at most one row.
     fn query_opt(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> impl Future<Output = StoreResult<Option<Row>>> + Send {
         async move { Ok(self.query(sql, params).await?.into_iter().next()) }
     }
@@ -50,7 +53,7 @@ pub trait Statements: Sync {
     fn query_one(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> impl Future<Output = StoreResult<Row>> + Send {
         async move {
             self.query_opt(sql, params)
@@ -67,6 +70,12 @@ pub fn not_answering(limit: Duration) -> StoreError {
 
 pub struct PgConn {
     client: Client,
+    /// Statements are prepared once per connection and run by name; if
+    /// not, each runs unnamed with its types given (`param`), as a
+    /// transaction pooler needs.
+    prepares: bool,
+    /// `BEGIN` with the server's limits local to the transaction.
+    begin: Arc<str>,
     statements: Mutex<HashMap<&'static str, Statement>>,
     /// The task that drives the socket, and what it has seen.
     driver: AbortHandle,
@@ -89,6 +98,8 @@ impl PgConn {
         let driver = tokio::spawn(drive(connection, watch.clone()));
         let conn = Self {
             client,
+            prepares: target.prepares_statements,
+            begin: target.begin.clone(),
             statements: Mutex::new(HashMap::new()),
             driver: driver.abort_handle(),
             watch,
@@ -98,6 +109,8 @@ impl PgConn {
             in_flight: AtomicUsize::new(0),
         };
         conn.answered_at.store(conn.now(), Ordering::Relaxed);
+        conn.execute(target.limits.connect, target.session_settings())
+            .await?;
         Ok(conn)
     }
 
@@ -139,6 +152,56 @@ impl PgConn {
             .expect("not poisoned")
             .insert(sql, statement.clone());
         Ok(statement)
+    }
+
+    /// Runs `sql` with `params`: by its prepared statement, or unnamed.
+    /// Sends its request when first polled if the statement is prepared
+    /// already (`ready`), or runs unnamed.
+    async fn rows(
+        &self,
+        sql: &'static str,
+        params: &[&dyn Param],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        if !self.prepares {
+            let typed = params.iter().map(|p| (p.as_sql(), p.pg_type()));
+            return self.client.query_typed_raw(sql, typed).await?.try_collect().await;
+        }
+        let statement = self.prepared(sql).await?;
+        let values = params.iter().map(|p| p.as_sql());
+        self.client.query_raw(&statement, values).await?.try_collect().await
+    }
+
+    /// Prepares `sql` now, where statements are prepared: what a statement
+    /// pipelined behind another needs, so that it is sent at once.
+    async fn ready(&self, sql: &'static str) -> Result<(), tokio_postgres::Error> {
+        if self.prepares {
+            self.prepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `work`, and once more if a prepared statement it used was gone
+    /// from the server (a pooler in front replaced the server connection
+    /// under it): the statement failed before running, so the retry cannot
+    /// apply it twice, and it prepares afresh.
+    async fn prepared_again_if_gone<T, F>(
+        &self,
+        work: impl Fn() -> F,
+    ) -> Result<T, tokio_postgres::Error>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        match work().await {
+            Err(e) if self.prepares && e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
+                tracing::warn!(
+                    error = %e,
+                    "a prepared statement vanished from the server: with a transaction pooler in front, run with --pg-prepared-statements=false"
+                );
+                self.statements.lock().expect("not poisoned").clear();
+                work().await
+            }
+            other => other,
+        }
     }
 
     /// Runs `work` on this connection within `limit`. Past it, the caller
@@ -184,13 +247,10 @@ impl PgConn {
         &self,
         limit: Duration,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
-        self.run(limit, async {
-            let statement = self.prepared(sql).await?;
-            self.client.query(&statement, params).await
-        })
-        .await
+        self.run(limit, self.prepared_again_if_gone(|| self.rows(sql, params)))
+            .await
     }
 
     /// Runs one statement that commits on its own and, right behind it,
@@ -199,19 +259,23 @@ impl PgConn {
         &self,
         limit: Duration,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
-        self.run(limit, async {
-            let statement = self.prepared(sql).await?;
-            self.then_position(self.client.query(&statement, params))
-                .await
-        })
-        .await
+        let work = || async {
+            self.ready(sql).await?;
+            self.then_position(self.rows(sql, params)).await
+        };
+        self.run(limit, self.prepared_again_if_gone(work)).await
     }
 
     /// Runs a statement without parameters or rows (`BEGIN`, `ROLLBACK`).
     pub async fn execute(&self, limit: Duration, sql: &str) -> StoreResult<()> {
         self.run(limit, self.client.batch_execute(sql)).await
+    }
+
+    /// Begins a transaction, its time limits set for it alone.
+    pub async fn begin(&self, limit: Duration) -> StoreResult<()> {
+        self.execute(limit, &self.begin).await
     }
 
     /// `COMMIT`, and with `position`, where the primary's log stands after it.
@@ -236,17 +300,22 @@ impl PgConn {
     /// the primary's WAL position: sent before either answer is awaited, so
     /// the server reads it after `first` has committed, with no round trip
     /// in between. `first` must send its request when first polled (a
-    /// prepared statement, or a simple query). Its own result decides
+    /// statement made `ready`, or a simple query). Its own result decides
     /// success; the position's read may fail on its own (`None`).
     async fn then_position<T>(
         &self,
         first: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<(T, Option<LogPosition>), tokio_postgres::Error> {
-        let position = self.prepared(WAL_POSITION).await?;
-        let (first, position) = tokio::join!(first, self.client.query_one(&position, &[]));
+        self.ready(WAL_POSITION).await?;
+        let (first, position) = tokio::join!(first, self.rows(WAL_POSITION, &[]));
         let first = first?;
-        let position = match position.and_then(|row| row.try_get::<_, PgLsn>(0)) {
-            Ok(position) => Some(LogPosition(position.into())),
+        let read = position.and_then(|rows| match rows.first() {
+            Some(row) => row.try_get::<_, PgLsn>(0).map(Some),
+            None => Ok(None),
+        });
+        let position = match read {
+            Ok(Some(position)) => Some(LogPosition(position.into())),
+            Ok(None) => None,
             Err(e) => {
                 tracing::warn!(
                     error = %e,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tokio_postgres::{AsyncMessage, Connection, Socket};
 
-use super::connect::NoTlsStreamOf;
+use super::connect::Stream;
 
 /// What the driver has seen on its connection.
 #[derive(Default)]
@@ -31,7 +31,7 @@ impl Watch {
 }
 
 /// Drives `connection` until it closes, counting into `watch`.
-pub async fn drive(mut connection: Connection<Socket, NoTlsStreamOf>, watch: Arc<Watch>) {
+pub async fn drive(mut connection: Connection<Socket, Stream>, watch: Arc<Watch>) {
     loop {
         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notice(notice))) if is_unconfirmed_commit(&notice) => {
@@ -41,8 +41,13 @@ pub async fn drive(mut connection: Connection<Socket, NoTlsStreamOf>, watch: Arc
                     "PostgreSQL kept a commit without its synchronous standby; the write is not acknowledged"
                 );
             }
+            Some(Ok(AsyncMessage::Notice(notice))) if notice.severity() == "WARNING" => {
+                tracing::warn!("{}: {}", notice.severity(), notice.message());
+            }
+            // The server's NOTICEs ("relation ... already exists, skipping"
+            // from migrations): detail, not news.
             Some(Ok(AsyncMessage::Notice(notice))) => {
-                tracing::info!("{}: {}", notice.severity(), notice.message());
+                tracing::debug!("{}: {}", notice.severity(), notice.message());
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::ToSql;
+use super::param::Param;
 
 use super::connection::Statements;
 use super::transaction::PgTx;
@@ -41,7 +41,7 @@ pub(super) async fn insert(
         VALUES ($1, $2, $3, $4, $5, $6, $7)";
     let status = response.status as i16;
     let headers = encode_headers(&response.headers);
-    let params: [&(dyn ToSql + Sync); 7] = [
+    let params: [&dyn Param; 7] = [
         &key.owner,
         &key.scope,
         &key.key,
@@ -59,7 +59,7 @@ impl IdempotencyStore for PgStore {
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
         let conn = pool::get(&self.pool).await?;
         let tx = PgTx::begin(conn, self.limits.statement, self.notes_positions()).await?;
-        let scope_and_key: [&(dyn ToSql + Sync); 3] = [&key.owner, &key.scope, &key.key];
+        let scope_and_key: [&dyn Param; 3] = [&key.owner, &key.scope, &key.key];
         let locked: bool = tx.query_one(TRY_LOCK, &scope_and_key).await?.get(0);
         if !locked {
             tx.rollback().await?;

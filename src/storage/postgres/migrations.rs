@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::Context;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
 use crate::storage::migrations::{apply_pending, embedded, Migration, MigrationTx};
@@ -22,7 +23,9 @@ pub async fn migrate(client: &mut Client, migrations: &[Migration]) -> anyhow::R
     // No per-statement limit here: the lock waits for another instance's
     // migrations, and a migration may rewrite a large table.
     tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
-    tx.execute(
+    // Unnamed statements throughout (`query_typed`, simple queries): behind
+    // a transaction pooler, a named one could meet another process's name.
+    tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtextextended('orderly migrations ' || current_schema(), 0))",
         &[],
     )
@@ -47,7 +50,7 @@ impl MigrationTx for Migrating<'_> {
     async fn applied(&mut self) -> anyhow::Result<BTreeSet<i64>> {
         let rows = self
             .0
-            .query("SELECT version FROM schema_migrations", &[])
+            .query_typed("SELECT version FROM schema_migrations", &[])
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
@@ -55,9 +58,9 @@ impl MigrationTx for Migrating<'_> {
     async fn apply(&mut self, m: &Migration) -> anyhow::Result<()> {
         self.0.batch_execute(m.sql).await?;
         self.0
-            .execute(
+            .query_typed(
                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                &[&m.version, &m.name],
+                &[(&m.version, Type::INT8), (&m.name, Type::TEXT)],
             )
             .await?;
         Ok(())

@@ -26,12 +26,15 @@ mod health;
 mod idempotency_keys;
 mod migrations;
 mod orders;
+mod param;
 mod pool;
 mod replicas;
 mod routing;
 mod shared;
+mod tls;
 mod transaction;
 mod unit_of_work;
+mod url;
 mod users;
 
 pub use migrations::{migrate, MIGRATIONS};
@@ -130,7 +133,7 @@ fn open_replicas(
 /// synchronous standby: say so at start-up when the primary does not.
 async fn warn_unless_synchronous(client: &tokio_postgres::Client) {
     let sql = "SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')";
-    let Ok(row) = client.query_one(sql, &[]).await else {
+    let Ok(Some(row)) = client.query_typed(sql, &[]).await.map(|rows| rows.into_iter().next()) else {
         return;
     };
     let (standbys, commit): (String, String) = (row.get(0), row.get(1));

@@ -5,7 +5,7 @@
 //! a unit of work.
 
 use async_trait::async_trait;
-use tokio_postgres::types::ToSql;
+use super::param::Param;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
@@ -113,7 +113,7 @@ impl<'a> InsertParams<'a> {
         }
     }
 
-    fn as_params(&self) -> [&(dyn ToSql + Sync); 7] {
+    fn as_params(&self) -> [&dyn Param; 7] {
         [
             &self.user_id,
             &self.total,

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio_postgres::types::ToSql;
+use super::param::Param;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
@@ -50,7 +50,7 @@ impl Statements for Reads<'_> {
     async fn query(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
         let replicas = &self.store.replicas;
         if let ReadFrom::Replica { at_least } = self.from {
@@ -92,7 +92,7 @@ impl Statements for Writes<'_> {
     async fn query(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
         let writers = &self.store.writers;
         if !self.store.notes_positions() {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::types::ToSql;
+use super::param::Param;
 use tokio_postgres::Row;
 
 use super::connect::Target;
@@ -89,7 +89,7 @@ impl Shared {
         &self,
         limit: Duration,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
         let probe = async { self.get().await?.query(limit, sql, params).await };
         tokio::time::timeout(limit, probe)
@@ -102,7 +102,7 @@ impl Shared {
     pub async fn query_then_position(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
         let conn = self.get().await?;
         conn.query_then_position(self.target.limits.statement, sql, params)
@@ -154,7 +154,7 @@ impl Statements for Shared {
     async fn query(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
         let conn = self.get().await?;
         conn.query(self.target.limits.statement, sql, params).await

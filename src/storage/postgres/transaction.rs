@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use tokio_postgres::types::ToSql;
+use super::param::Param;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
@@ -39,7 +39,7 @@ impl PgTx {
             limit,
             notes_position,
         };
-        tx.conn().execute(limit, "BEGIN").await?;
+        tx.conn().begin(limit).await?;
         Ok(tx)
     }
 
@@ -71,7 +71,7 @@ impl Statements for PgTx {
     async fn query(
         &self,
         sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
         self.conn().query(self.limit, sql, params).await
     }
