@@ -12,6 +12,11 @@
 #   bash scripts/cluster.sh failover # promotes standby1, standby2 follows it
 #   bash scripts/cluster.sh down     # stops everything, removes it all
 #
+# ORDERLY_CLUSTER_STANDBYS=0 makes a lone primary instead (for a server
+# of a test's own: TLS, a pooler in front); ORDERLY_CLUSTER_CONF names a
+# file of lines appended to the primary's postgresql.conf, and
+# ORDERLY_CLUSTER_HBA a file that replaces its pg_hba.conf.
+#
 # ORDERLY_CLUSTER_DIR (default /tmp/orderly-cluster) holds the three data
 # directories, their logs and sockets; ORDERLY_CLUSTER_PORT (default 25432)
 # is the primary's port, the standbys take the next two. Fixed ports lie
@@ -29,7 +34,8 @@ bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 
 [ -x "$bin/initdb" ] || { echo "cluster: no PostgreSQL server binaries (initdb) under /usr/lib/postgresql/*/bin; set PG_BIN" >&2; exit 2; }
 case $dir in /|/tmp|/tmp/|"") echo "cluster: refusing ORDERLY_CLUSTER_DIR=$dir" >&2; exit 2 ;; esac
 
-nodes=(primary standby1 standby2)
+standbys=${ORDERLY_CLUSTER_STANDBYS:-2}
+case $standbys in 0) nodes=(primary) ;; 2) nodes=(primary standby1 standby2) ;; *) echo "cluster: ORDERLY_CLUSTER_STANDBYS is 0 or 2" >&2; exit 2 ;; esac
 node_port() { case $1 in primary) echo "$port" ;; standby1) echo $((port + 1)) ;; standby2) echo $((port + 2)) ;; esac; }
 as_postgres() { runuser -u postgres -- "$@"; }
 sql() { as_postgres "$bin/psql" -h 127.0.0.1 -p "$(node_port "$1")" -U postgres -d postgres -qAtX -v ON_ERROR_STOP=1 -c "$2"; }
@@ -92,11 +98,21 @@ max_replication_slots = 10
 hot_standby = on
 hot_standby_feedback = on
 wal_keep_size = '64MB'
+EOF
+  if [ "$standbys" = 2 ]; then
+    cat >>"$dir/primary/postgresql.conf" <<EOF
 # A commit is acknowledged once standby1 has it on disk.
 synchronous_standby_names = 'FIRST 1 (standby1)'
 synchronous_commit = on
 EOF
+  fi
+  if [ -n "${ORDERLY_CLUSTER_CONF:-}" ]; then cat "$ORDERLY_CLUSTER_CONF" >>"$dir/primary/postgresql.conf"; fi
+  if [ -n "${ORDERLY_CLUSTER_HBA:-}" ]; then cp "$ORDERLY_CLUSTER_HBA" "$dir/primary/pg_hba.conf"; fi
   start_node primary
+  if [ "$standbys" = 0 ]; then
+    echo "primary:   $(url primary)"
+    return 0
+  fi
   for standby in standby1 standby2; do
     sql primary "SELECT pg_create_physical_replication_slot('$standby')" >/dev/null
     as_postgres "$bin/pg_basebackup" -D "$dir/$standby" -R -S "$standby" -X stream \

@@ -7,6 +7,7 @@ mod helpers;
 mod access;
 mod constraints;
 mod crash;
+mod deployment;
 mod idempotency;
 mod instances;
 mod migrations;

@@ -11,6 +11,8 @@ use tokio_postgres::NoTls;
 pub struct Cluster {
     dir: String,
     port: u16,
+    /// What `cluster.sh` is told besides the directory and port.
+    env: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,33 @@ impl Cluster {
         let cluster = Self {
             dir: format!("/tmp/orderly-test-{name}"),
             port,
+            env: Vec::new(),
+        };
+        cluster.run(&["up"]);
+        cluster
+    }
+
+    /// A lone primary in `/tmp/orderly-test-<name>` on `port`, with
+    /// `conf` appended to its postgresql.conf and, when given, `hba` as its
+    /// pg_hba.conf (`cluster.sh` with `ORDERLY_CLUSTER_STANDBYS=0`).
+    pub fn lone(name: &str, port: u16, conf: &str, hba: Option<&str>) -> Self {
+        let files = format!("/tmp/orderly-test-{name}-setup");
+        std::fs::create_dir_all(&files).expect("a directory in /tmp");
+        let conf_file = format!("{files}/postgresql.conf");
+        std::fs::write(&conf_file, conf).expect("writes the settings");
+        let mut env = vec![
+            ("ORDERLY_CLUSTER_STANDBYS", "0".to_owned()),
+            ("ORDERLY_CLUSTER_CONF", conf_file),
+        ];
+        if let Some(hba) = hba {
+            let hba_file = format!("{files}/pg_hba.conf");
+            std::fs::write(&hba_file, hba).expect("writes the rules");
+            env.push(("ORDERLY_CLUSTER_HBA", hba_file));
+        }
+        let cluster = Self {
+            dir: format!("/tmp/orderly-test-{name}"),
+            port,
+            env,
         };
         cluster.run(&["up"]);
         cluster
@@ -49,6 +78,7 @@ impl Cluster {
             .args(args)
             .env("ORDERLY_CLUSTER_DIR", &self.dir)
             .env("ORDERLY_CLUSTER_PORT", self.port.to_string())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("bash runs");
         assert!(
@@ -97,7 +127,13 @@ impl Cluster {
 
     /// Runs `sql` on `node`; the first column of the first row, as text.
     pub async fn sql(&self, node: Node, sql: &str) -> String {
-        let (client, connection) = tokio_postgres::connect(&self.url(node), NoTls)
+        // Over the node's Unix socket (trusted on every node, TLS or not).
+        let socket = format!(
+            "host={} port={} user=postgres dbname=postgres",
+            self.dir,
+            self.port_of(node)
+        );
+        let (client, connection) = tokio_postgres::connect(&socket, NoTls)
             .await
             .unwrap_or_else(|e| panic!("connect to {node:?}: {e}"));
         tokio::spawn(connection);

@@ -93,7 +93,7 @@ impl TestDatabase {
         match self {
             Self::Postgres { .. } | Self::Given { .. } => {
                 let mut config = deadpool_postgres::Config::new();
-                config.url = Some(self.url());
+                config.url = Some(without_tls_parameters(&self.url()));
                 let pool = config
                     .create_pool(Some(deadpool_postgres::Runtime::Tokio1), NoTls)
                     .expect("a test pool");
@@ -110,6 +110,17 @@ impl TestDatabase {
             }
         }
     }
+}
+
+/// `url` without its `ssl*` parameters, which the tests' own pool (clear
+/// text, tokio-postgres' parser) cannot take: a test on a TLS-only server
+/// reaches it another way (`Cluster::sql`).
+fn without_tls_parameters(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("ssl")).collect();
+    format!("{base}?{}", kept.join("&"))
 }
 
 impl Drop for TestDatabase {
