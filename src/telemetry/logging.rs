@@ -29,7 +29,12 @@ pub fn dropped_log_lines() -> u64 {
 /// A second call (tests build many apps in one process) keeps the first
 /// set-up and returns `None`.
 pub fn init(format: LogFormat) -> Option<WriterGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // At debug, tokio-postgres logs every statement's parameters: users'
+        // e-mail addresses and names, personal data that no log level may
+        // carry.
+        .add_directive("tokio_postgres::query=info".parse().expect("a valid directive"));
     let (writer, guard) = log_writer::spawn(std::io::stderr());
     let buffer = writer.clone();
     // Colour codes only for a person at a terminal, never in a file or pipe.

@@ -154,15 +154,16 @@ impl PgConn {
         Ok(statement)
     }
 
-    /// Runs `sql` with `params`: by its prepared statement, or unnamed.
-    /// Sends its request when first polled if the statement is prepared
-    /// already (`ready`), or runs unnamed.
+    /// Runs `sql` with `params`: by its prepared statement (`prepared`),
+    /// or unnamed with its types given. Sends its request when first
+    /// polled if the statement is prepared already (`ready`), or unnamed.
     async fn rows(
         &self,
         sql: &'static str,
         params: &[&dyn Param],
+        prepared: bool,
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        if !self.prepares {
+        if !prepared {
             let typed = params.iter().map(|p| (p.as_sql(), p.pg_type()));
             return self.client.query_typed_raw(sql, typed).await?.try_collect().await;
         }
@@ -173,32 +174,34 @@ impl PgConn {
 
     /// Prepares `sql` now, where statements are prepared: what a statement
     /// pipelined behind another needs, so that it is sent at once.
-    async fn ready(&self, sql: &'static str) -> Result<(), tokio_postgres::Error> {
-        if self.prepares {
+    async fn ready(&self, sql: &'static str, prepared: bool) -> Result<(), tokio_postgres::Error> {
+        if prepared {
             self.prepared(sql).await?;
         }
         Ok(())
     }
 
-    /// Runs `work`, and once more if a prepared statement it used was gone
-    /// from the server (a pooler in front replaced the server connection
-    /// under it): the statement failed before running, so the retry cannot
-    /// apply it twice, and it prepares afresh.
-    async fn prepared_again_if_gone<T, F>(
+    /// Runs `work` with this connection's way of running statements
+    /// (`work(prepared)`), and once more unnamed if a prepared statement it
+    /// used was gone from the server: a pooler in front replaced the
+    /// server connection under it, and may again at any time. The
+    /// statement failed before running, so the retry cannot apply it
+    /// twice; the cache is emptied, so later statements prepare afresh.
+    async fn unnamed_if_gone<T, F>(
         &self,
-        work: impl Fn() -> F,
+        work: impl Fn(bool) -> F,
     ) -> Result<T, tokio_postgres::Error>
     where
         F: Future<Output = Result<T, tokio_postgres::Error>>,
     {
-        match work().await {
+        match work(self.prepares).await {
             Err(e) if self.prepares && e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
                 tracing::warn!(
                     error = %e,
-                    "a prepared statement vanished from the server: with a transaction pooler in front, run with --pg-prepared-statements=false"
+                    "a prepared statement vanished from the server, so it ran unnamed: behind a transaction pooler, run with --pg-prepared-statements=false"
                 );
                 self.statements.lock().expect("not poisoned").clear();
-                work().await
+                work(false).await
             }
             other => other,
         }
@@ -249,7 +252,7 @@ impl PgConn {
         sql: &'static str,
         params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
-        self.run(limit, self.prepared_again_if_gone(|| self.rows(sql, params)))
+        self.run(limit, self.unnamed_if_gone(|prepared| self.rows(sql, params, prepared)))
             .await
     }
 
@@ -261,11 +264,12 @@ impl PgConn {
         sql: &'static str,
         params: &[&dyn Param],
     ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
-        let work = || async {
-            self.ready(sql).await?;
-            self.then_position(self.rows(sql, params)).await
+        let work = |prepared| async move {
+            self.ready(sql, prepared).await?;
+            self.then_position(self.rows(sql, params, prepared), prepared)
+                .await
         };
-        self.run(limit, self.prepared_again_if_gone(work)).await
+        self.run(limit, self.unnamed_if_gone(work)).await
     }
 
     /// Runs a statement without parameters or rows (`BEGIN`, `ROLLBACK`).
@@ -290,7 +294,7 @@ impl PgConn {
         let ((), at) = self
             .run(
                 limit,
-                self.then_position(self.client.batch_execute("COMMIT")),
+                self.then_position(self.client.batch_execute("COMMIT"), self.prepares),
             )
             .await?;
         Ok(at)
@@ -305,9 +309,10 @@ impl PgConn {
     async fn then_position<T>(
         &self,
         first: impl Future<Output = Result<T, tokio_postgres::Error>>,
+        prepared: bool,
     ) -> Result<(T, Option<LogPosition>), tokio_postgres::Error> {
-        self.ready(WAL_POSITION).await?;
-        let (first, position) = tokio::join!(first, self.rows(WAL_POSITION, &[]));
+        self.ready(WAL_POSITION, prepared).await?;
+        let (first, position) = tokio::join!(first, self.rows(WAL_POSITION, &[], prepared));
         let first = first?;
         let read = position.and_then(|rows| match rows.first() {
             Some(row) => row.try_get::<_, PgLsn>(0).map(Some),

@@ -3,4 +3,5 @@
 //! (both pooling modes), and browsers on other origins (CORS in headless
 //! Chromium, compressed responses).
 
+mod pgbouncer;
 mod tls;

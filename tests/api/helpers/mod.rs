@@ -11,6 +11,7 @@ use serde_json::Value;
 pub mod cluster;
 pub mod database;
 pub mod pg_schemas;
+pub mod pgbouncer;
 pub mod process;
 pub mod proxy;
 
