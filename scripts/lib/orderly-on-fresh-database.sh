@@ -5,15 +5,16 @@
 # serving on it on a free loopback port. `orderly_stop` stops the server
 # and drops the database; call it from the caller's EXIT trap.
 #
-# orderly_start NAME BIN LOG: creates database NAME on $admin_url, starts
-# BIN on it with its log in LOG, waits (30 s at most) until /readyz
-# answers, and sets database_url, base_url and server_pid.
+# orderly_start NAME BIN LOG [URL]: creates database NAME on $admin_url,
+# starts BIN on it (through URL, when given: a pooler in front) with its
+# log in LOG, waits (30 s at most) until /readyz answers, and sets
+# database_url (the direct one), base_url and server_pid.
 
 server_pid=
 orderly_database=
 
 orderly_start() {
-  local name=$1 bin=$2 log=$3 port
+  local name=$1 bin=$2 log=$3 via=${4:-} port
   orderly_database=$name
   database_url="${admin_url%/*}/$name"
   psql "$admin_url" -qAtc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
@@ -23,7 +24,7 @@ orderly_start() {
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   base_url="http://127.0.0.1:$port"
-  DATABASE_URL="$database_url" ORDERLY_BIND="127.0.0.1:$port" "$bin" serve >"$log" 2>&1 &
+  DATABASE_URL="${via:-$database_url}" ORDERLY_BIND="127.0.0.1:$port" "$bin" serve >"$log" 2>&1 &
   server_pid=$!
   local deadline=$((SECONDS + 30))
   while [ "$SECONDS" -lt "$deadline" ]; do
