@@ -28,6 +28,17 @@ pub async fn keys(settings: &CommonSettings, action: &KeysCommand) -> anyhow::Re
             let keys = access.list_keys().await?;
             println!("{}", table(&keys));
         }
+        KeysCommand::ForgetRevoked => {
+            let forgotten = access.forget_revoked_keys().await?;
+            let open = access.is_open();
+            eprintln!(
+                "forgot {forgotten} revoked API key(s); {}",
+                match open {
+                    true => "no key is left: the API runs open again where anonymous access is allowed (loopback, or --allow-anonymous)",
+                    false => "active keys remain: the API stays closed",
+                }
+            );
+        }
         KeysCommand::Revoke { id } => {
             let key = access
                 .revoke_key(*id)

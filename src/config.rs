@@ -87,6 +87,10 @@ pub enum KeysCommand {
         /// The key's id, as `keys list` shows it.
         id: i64,
     },
+    /// Delete the revoked keys. Once any key was created the API stays
+    /// closed, even with every key revoked; with no key left after this,
+    /// it runs open again (on loopback, or with --allow-anonymous).
+    ForgetRevoked,
 }
 
 /// Every command's settings: the database, and the log.

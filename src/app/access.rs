@@ -24,8 +24,8 @@ use chrono::{DateTime, Utc};
 use super::{AppError, AppResult};
 use crate::domain::api_key::presented_digest;
 use crate::domain::idempotency_key::ANONYMOUS;
-use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, NewSecret, Role};
-use crate::storage::{ApiKeyStore, StoreResult};
+use crate::domain::{ApiKey, KeyDigest, KeyName, NewSecret, Role};
+use crate::storage::{ActiveKeys, ApiKeyStore, StoreResult};
 
 /// How often every instance reloads the active keys.
 pub const REFRESH: Duration = Duration::from_secs(1);
@@ -93,17 +93,24 @@ struct CachedKey {
 
 /// The active keys, as last loaded.
 #[derive(Default)]
-struct KeySet(Vec<CachedKey>);
+struct KeySet {
+    keys: Vec<CachedKey>,
+    /// Some key was ever issued: the API is closed, even with every key
+    /// revoked, until the revoked keys are forgotten (`orderly keys
+    /// forget-revoked`). Revoking the last key never reopens it.
+    closed: bool,
+}
 
 impl KeySet {
     /// Carries each key's usage over from `previous`, so no use is lost to
     /// a reload.
-    fn load(active: Vec<ActiveKey>, previous: &KeySet) -> Self {
+    fn load(active: ActiveKeys, previous: &KeySet) -> Self {
         let keys = active
+            .keys
             .into_iter()
             .map(|key| {
                 let usage = previous
-                    .0
+                    .keys
                     .iter()
                     .find(|old| old.id == key.id)
                     .map_or_else(Arc::default, |old| old.usage.clone());
@@ -115,14 +122,17 @@ impl KeySet {
                 }
             })
             .collect();
-        Self(keys)
+        Self {
+            keys,
+            closed: active.any_issued,
+        }
     }
 
     /// The key with `digest`. Every digest is compared, each in constant
     /// time, with no early exit.
     fn find(&self, digest: &KeyDigest) -> Option<&CachedKey> {
         let mut found = None;
-        for key in &self.0 {
+        for key in &self.keys {
             if key.digest.matches(digest) {
                 found = Some(key);
             }
@@ -153,14 +163,14 @@ impl Access {
 
     /// Whether the API runs open right now.
     pub fn is_open(&self) -> bool {
-        self.current().0.is_empty()
+        !self.current().closed
     }
 
     /// Who sent a request with `credential`, if it may do what it asks
     /// (`writes`: change data). An open API ignores credentials.
     pub fn authenticate(&self, credential: Credential, writes: bool) -> Result<Caller, Denied> {
         let keys = self.current();
-        if keys.0.is_empty() && self.anonymous_allowed {
+        if !keys.closed && self.anonymous_allowed {
             return Ok(Caller::Anonymous);
         }
         let token = match credential {
@@ -204,6 +214,14 @@ impl Access {
         Ok(self.store.list_keys().await?)
     }
 
+    /// Deletes the revoked keys; how many went. With no key left, the
+    /// API may run open again (on loopback, or with `--allow-anonymous`).
+    pub async fn forget_revoked_keys(&self) -> AppResult<u64> {
+        let forgotten = self.store.forget_revoked_keys().await?;
+        self.reload().await?;
+        Ok(forgotten)
+    }
+
     /// Revokes key `id` (again, harmlessly, if it already is).
     pub async fn revoke_key(&self, id: i64) -> AppResult<ApiKey> {
         let key = self.store.revoke_key(id).await?;
@@ -232,7 +250,7 @@ impl Access {
     /// last written (at once for the first use this process saw).
     async fn record_uses(&self) -> StoreResult<()> {
         let keys = self.current();
-        for key in &keys.0 {
+        for key in &keys.keys {
             let used = key.usage.used.load(Ordering::Relaxed);
             let recorded = key.usage.recorded.load(Ordering::Relaxed);
             let due = used != 0 && (recorded == 0 || used - recorded >= USE_RECORDED_EVERY_SECS);

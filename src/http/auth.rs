@@ -1,4 +1,4 @@
-//! The API-key check in front of every `/api/v1` route: reads the bearer
+//! The API-key check in front of every `/api/` path, before routing: reads the bearer
 //! token, asks the application layer who sent it, and hands the [`Caller`]
 //! to the handlers, which pass it to their use case (idempotency keys and
 //! read-your-writes are the caller's). Writes are every method but `GET`
@@ -14,11 +14,17 @@ use super::{ApiError, AppState};
 use crate::app::access::Credential;
 use crate::app::Caller;
 
+/// The guarded paths: the API, whatever its version.
+const GUARDED: &str = "/api/";
+
 pub async fn require_api_key(
     State(app): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    if !request.uri().path().starts_with(GUARDED) {
+        return next.run(request).await;
+    }
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
     let credential = bearer_credential(request.headers());
     match app.access().authenticate(credential, writes) {

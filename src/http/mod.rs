@@ -32,8 +32,8 @@ pub type AppState = Arc<App>;
 /// by the tests. Each route is registered through its handler's OpenAPI
 /// description (`routes!`), so the document lists exactly what is served.
 ///
-/// Every `/api/v1` route sits behind the API-key check; the operations
-/// routes (health, metrics, this document) need no key.
+/// Every `/api/` path, served or not, sits behind the API-key check; the
+/// operations routes (health, metrics, this document) need no key.
 pub fn router(app: AppState, request_timeout: Duration) -> Router {
     let api_v1 = OpenApiRouter::new()
         .routes(routes!(users::list, users::create))
@@ -45,11 +45,7 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         ))
         .routes(routes!(orders::list_for_user))
         .routes(routes!(orders::list, orders::create))
-        .routes(routes!(orders::get, orders::replace, orders::update))
-        .route_layer(middleware::from_fn_with_state(
-            app.clone(),
-            auth::require_api_key,
-        ));
+        .routes(routes!(orders::get, orders::replace, orders::update));
     let (routes, mut api) = OpenApiRouter::with_openapi(openapi::skeleton())
         .merge(api_v1)
         .routes(routes!(ops::healthz))
@@ -62,7 +58,10 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         .layer(Extension(openapi::Document::new(&api)))
         .merge(openapi::docs_page())
         .fallback(ops::not_found)
-        .with_state(app)
+        .with_state(app.clone())
+        // Before routing: a caller without a valid key learns nothing of
+        // which `/api/` paths exist (401 for unknown ones and wrong methods too).
+        .layer(middleware::from_fn_with_state(app, auth::require_api_key))
         // Each layer wraps those above it: the timeout's own 503 must pass
         // through the problem+json rewrite, and the tracking sees every answer.
         .layer(middleware::from_fn_with_state(

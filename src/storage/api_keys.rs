@@ -23,14 +23,45 @@ pub trait ApiKeyStore: Send + Sync {
     /// Marks key `id` revoked (once: a second revoke keeps the first time);
     /// `None` if there is no such key.
     async fn revoke_key(&self, id: i64) -> StoreResult<Option<ApiKey>>;
-    /// The keys not revoked, with their digests.
-    async fn active_keys(&self) -> StoreResult<Vec<ActiveKey>>;
+    /// The keys not revoked, with their digests, and whether any key was
+    /// ever issued (revoked ones count: they keep the API closed).
+    async fn active_keys(&self) -> StoreResult<ActiveKeys>;
+    /// Deletes the revoked keys, so that with none active the API may run
+    /// open again; how many went.
+    async fn forget_revoked_keys(&self) -> StoreResult<u64>;
     /// Moves key `id`'s `last_used_at` forward to `at` (never back).
     async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
+/// What every instance reloads now and then.
+#[derive(Debug, Default)]
+pub struct ActiveKeys {
+    pub keys: Vec<ActiveKey>,
+    /// Some key was issued, even if all are revoked since.
+    pub any_issued: bool,
+}
+
+/// The active keys, plus the oldest key whether revoked or not: one row
+/// that says keys were issued. Its columns: `id, role, digest, active`.
+pub(super) const ACTIVE_KEYS: &str = "SELECT id, role, digest, revoked_at IS NULL FROM api_keys
+    WHERE revoked_at IS NULL OR id = (SELECT min(id) FROM api_keys)";
+
+/// `ACTIVE_KEYS`' rows, each as `(id, role, digest, active)`.
+pub(super) fn active_keys_from<'r>(
+    rows: impl Iterator<Item = (i64, &'r str, &'r [u8], bool)>,
+) -> ActiveKeys {
+    let mut found = ActiveKeys::default();
+    for (id, role, digest, active) in rows {
+        found.any_issued = true;
+        if active {
+            found.keys.push(active_key(id, role, digest));
+        }
+    }
+    found
+}
+
 /// An active key from its columns `id, role, digest`.
-pub(super) fn active_key(id: i64, role: &str, digest: &[u8]) -> ActiveKey {
+fn active_key(id: i64, role: &str, digest: &[u8]) -> ActiveKey {
     ActiveKey {
         id,
         role: role_from_column(role),

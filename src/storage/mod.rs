@@ -24,7 +24,7 @@ pub mod sqlite;
 pub mod transaction;
 pub mod users;
 
-pub use api_keys::ApiKeyStore;
+pub use api_keys::{ActiveKeys, ApiKeyStore};
 pub use consistency::{LogPosition, ReadFrom, Written};
 pub use error::{Constraint, StoreError, StoreResult};
 pub use health::{ConnectionStats, Health, ReadStats, ReplicaStats, READY_PROBE_LIMIT};

@@ -8,8 +8,8 @@ use tokio_postgres::Row;
 
 use super::connection::Statements;
 use super::PgStore;
-use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, Role};
-use crate::storage::api_keys::{active_key, role_from_column};
+use crate::domain::{ApiKey, KeyDigest, KeyName, Role};
+use crate::storage::api_keys::{active_keys_from, role_from_column, ActiveKeys, ACTIVE_KEYS};
 use crate::storage::{ApiKeyStore, StoreResult};
 
 // The shared connections cache statements by their static text, so each
@@ -58,13 +58,17 @@ impl ApiKeyStore for PgStore {
         Ok(row.as_ref().map(from_row))
     }
 
-    async fn active_keys(&self) -> StoreResult<Vec<ActiveKey>> {
-        let sql = "SELECT id, role, digest FROM api_keys WHERE revoked_at IS NULL";
-        let rows = self.readers.query(sql, &[]).await?;
-        Ok(rows
-            .iter()
-            .map(|row| active_key(row.get(0), row.get(1), row.get(2)))
-            .collect())
+    async fn active_keys(&self) -> StoreResult<ActiveKeys> {
+        let rows = self.readers.query(ACTIVE_KEYS, &[]).await?;
+        Ok(active_keys_from(
+            rows.iter()
+                .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))),
+        ))
+    }
+
+    async fn forget_revoked_keys(&self) -> StoreResult<u64> {
+        let sql = "DELETE FROM api_keys WHERE revoked_at IS NOT NULL RETURNING id";
+        Ok(self.writers.query(sql, &[]).await?.len() as u64)
     }
 
     async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {

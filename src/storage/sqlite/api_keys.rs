@@ -7,8 +7,8 @@ use sqlx::Row;
 
 use super::errors::db_error;
 use super::{from_micros, micros, SqliteStore};
-use crate::domain::{ActiveKey, ApiKey, KeyDigest, KeyName, Role};
-use crate::storage::api_keys::{active_key, role_from_column};
+use crate::domain::{ApiKey, KeyDigest, KeyName, Role};
+use crate::storage::api_keys::{active_keys_from, role_from_column, ActiveKeys, ACTIVE_KEYS};
 use crate::storage::{ApiKeyStore, StoreResult};
 
 fn from_row(row: &SqliteRow) -> ApiKey {
@@ -68,15 +68,23 @@ impl ApiKeyStore for SqliteStore {
         Ok(row.as_ref().map(from_row))
     }
 
-    async fn active_keys(&self) -> StoreResult<Vec<ActiveKey>> {
-        let rows = sqlx::query("SELECT id, role, digest FROM api_keys WHERE revoked_at IS NULL")
+    async fn active_keys(&self) -> StoreResult<ActiveKeys> {
+        let rows = sqlx::query(ACTIVE_KEYS)
             .fetch_all(&mut *self.reader.acquire().await?)
             .await
             .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| active_key(row.get(0), row.get(1), row.get(2)))
-            .collect())
+        Ok(active_keys_from(
+            rows.iter()
+                .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))),
+        ))
+    }
+
+    async fn forget_revoked_keys(&self) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM api_keys WHERE revoked_at IS NOT NULL")
+            .execute(&mut *self.writer.acquire().await?)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected())
     }
 
     async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {

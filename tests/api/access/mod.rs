@@ -186,6 +186,59 @@ async fn once_a_key_exists_every_api_request_needs_a_valid_one(app: TestApp) {
     assert_problem(resp, 401, "non-UTF-8 Authorization").await;
 }
 
+async fn without_a_valid_key_no_api_path_is_revealed_served_or_not(app: TestApp) {
+    let key = a_key(&app, "admin").await;
+    let probes = [
+        (Method::GET, "/api/v1/nope"),
+        (Method::GET, "/api/v2/users"),
+        (Method::DELETE, "/api/v1/users"),
+        (Method::POST, "/api/v1/users/1/orders"),
+    ];
+    for (method, path) in &probes {
+        let what = format!("{method} {path} without a key");
+        let resp = request(&app, method.clone(), path, None).send().await.unwrap();
+        assert_eq!(header(&resp, "www-authenticate"), r#"Bearer realm="orderly""#, "{what}");
+        assert_problem(resp, 401, &what).await;
+        let unknown = format!("orderly_{}", "B".repeat(43));
+        let resp = request(&app, method.clone(), path, Some(&unknown)).send().await.unwrap();
+        assert_problem(resp, 401, &format!("{method} {path} with an unknown key")).await;
+    }
+    // With a valid key, the truth: no such route, or not that method.
+    let resp = request(&app, Method::GET, "/api/v1/nope", Some(&key)).send().await.unwrap();
+    assert_problem(resp, 404, "an unknown route with a key").await;
+    let resp = request(&app, Method::DELETE, "/api/v1/users", Some(&key)).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    // Paths outside the API are not guarded.
+    assert_eq!(status(request(&app, Method::GET, "/nope", None)).await, 404);
+}
+
+async fn revoking_the_last_key_keeps_the_api_closed_until_revoked_keys_are_forgotten(
+    app: TestApp,
+) {
+    let only = a_key(&app, "admin").await;
+    revoke_api_key(app.database_url(), 1).await;
+    let took = time_until("the app refuses the revoked key", async || {
+        status(request(&app, Method::GET, "/api/v1/users", Some(&only))).await == 401
+    })
+    .await;
+    assert!(took < PROPAGATION, "took {took:?}");
+    // Closed to everyone, although no key is active and the bind is loopback.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for key in [Some(only.as_str()), None] {
+        let resp = request(&app, Method::GET, "/api/v1/users", key).send().await.unwrap();
+        assert_problem(resp, 401, &format!("{key:?} after the last key was revoked")).await;
+    }
+    // Explicitly reopened: the revoked keys forgotten.
+    let (code, _, stderr) = orderly_command(app.database_url(), &["keys", "forget-revoked"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("forgot 1 revoked"), "{stderr}");
+    let took = time_until("the app runs open again", async || {
+        status(request(&app, Method::GET, "/api/v1/users", None)).await == 200
+    })
+    .await;
+    assert!(took < PROPAGATION, "took {took:?}");
+}
+
 async fn a_read_key_only_reads_and_an_admin_key_does_everything(app: TestApp) {
     let (user, order) = a_user_with_an_order(&app).await;
     let read = a_key(&app, "read").await;
@@ -316,6 +369,8 @@ async fn idempotency_keys_belong_to_the_api_key_that_sent_them(app: TestApp) {
 crate::on_both_backends!(
     without_keys_the_api_on_loopback_is_open_and_ignores_credentials,
     once_a_key_exists_every_api_request_needs_a_valid_one,
+    without_a_valid_key_no_api_path_is_revealed_served_or_not,
+    revoking_the_last_key_keeps_the_api_closed_until_revoked_keys_are_forgotten,
     a_read_key_only_reads_and_an_admin_key_does_everything,
     a_revoked_key_is_refused_within_seconds_and_the_others_still_work,
     idempotency_keys_belong_to_the_api_key_that_sent_them,
