@@ -13,7 +13,18 @@ use orderly::startup::{migrate, shutdown_signal, Application};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help` and `--version` print and exit 0; a bad flag or value is
+        // bad configuration, which exits 1 like any other.
+        Err(e) => {
+            let _ = e.print();
+            return match e.use_stderr() {
+                true => ExitCode::FAILURE,
+                false => ExitCode::SUCCESS,
+            };
+        }
+    };
     // Held to the end: dropping it flushes the queued log lines.
     let log_writer = orderly::telemetry::init(cli.log_format());
     let result = match cli.task() {

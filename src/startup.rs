@@ -25,26 +25,28 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the database, applies migrations and binds the listener (port 0
-    /// picks a free port, as the tests do).
+    /// Binds the listener first (port 0 picks a free port, as the tests
+    /// do), so that an address in use fails before anything is written;
+    /// then opens the database and applies migrations.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         // Installed before the first request, so that every one is counted.
         crate::telemetry::metrics::handle();
         let http = &settings.http;
-        let stores =
-            storage::open(&settings.database, &settings.postgres, &settings.replicas).await?;
-        let app = Arc::new(load_app(stores, http.anonymous_allowed()).await?);
-        if app.access().is_open() && !http.anonymous_allowed() {
-            anyhow::bail!(
-                "refusing to serve on {} without API keys: create one with \
-                 `orderly keys create --role admin`, or pass --allow-anonymous to serve without authentication",
-                http.bind
-            );
-        }
-        let router = router(app.clone(), http.request_timeout);
-        let listener = TcpListener::bind(http.bind)
+        let listener = TcpListener::bind((http.bind.host.as_str(), http.bind.port))
             .await
             .with_context(|| format!("could not listen on {}", http.bind))?;
+        let bound = listener.local_addr().context("the listener has no address")?;
+        let anonymous_allowed = http.anonymous_allowed_on(bound);
+        let stores =
+            storage::open(&settings.database, &settings.postgres, &settings.replicas).await?;
+        let app = Arc::new(load_app(stores, anonymous_allowed).await?);
+        if app.access().is_open() && !anonymous_allowed {
+            anyhow::bail!(
+                "refusing to serve on {bound} without API keys: create one with \
+                 `orderly keys create --role admin`, or pass --allow-anonymous to serve without authentication"
+            );
+        }
+        let router = router(app.clone(), http);
         Ok(Self {
             listener,
             router,

@@ -42,9 +42,9 @@ fn postgres_urls_are_not_printed() {
 #[test]
 fn serve_is_the_default_command_and_takes_its_flags_before_or_after_the_word_serve() {
     let plain = serve_settings(&["orderly", "--bind", "127.0.0.1:9000"]);
-    assert_eq!(plain.http.bind, "127.0.0.1:9000".parse().unwrap());
-    let named = serve_settings(&["orderly", "serve", "--bind", "127.0.0.1:9001"]);
-    assert_eq!(named.http.bind, "127.0.0.1:9001".parse().unwrap());
+    assert_eq!(plain.http.bind.to_string(), "127.0.0.1:9000");
+    let named = serve_settings(&["orderly", "serve", "--bind", "localhost:9001"]);
+    assert_eq!(named.http.bind.to_string(), "localhost:9001");
     assert!(matches!(
         Cli::parse_from(["orderly", "migrate"]).task(),
         Task::Migrate(_)
@@ -77,17 +77,50 @@ fn time_limits_are_read_as_milliseconds_once() {
 
 #[test]
 fn anonymous_access_is_allowed_on_loopback_or_when_asked() {
-    let on = |bind: &str, flag: bool| {
+    let on = |bound: &str, flag: bool| {
         let mut settings = Settings::for_database("sqlite://x.db");
-        settings.http.bind = bind.parse().unwrap();
         settings.http.allow_anonymous = flag;
-        settings.http.anonymous_allowed()
+        settings.http.anonymous_allowed_on(bound.parse().unwrap())
     };
     assert!(on("127.0.0.1:8080", false));
     assert!(on("[::1]:8080", false));
     assert!(!on("0.0.0.0:8080", false));
     assert!(!on("192.168.1.5:8080", false));
     assert!(on("0.0.0.0:8080", true));
+}
+
+#[test]
+fn bind_takes_ip_addresses_and_host_names_with_a_port() {
+    for (given, shown) in [
+        ("127.0.0.1:8080", "127.0.0.1:8080"),
+        ("localhost:8080", "localhost:8080"),
+        ("[::1]:8080", "[::1]:8080"),
+        ("0.0.0.0:0", "0.0.0.0:0"),
+    ] {
+        let settings = serve_settings(&["orderly", "--bind", given]);
+        assert_eq!(settings.http.bind.to_string(), shown);
+    }
+    for bad in ["localhost", ":8080", "host:99999", "::1:8080", "a b:80", "[x]:80"] {
+        assert!(Cli::try_parse_from(["orderly", "--bind", bad]).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn cors_origins_are_exact_origins_from_flags_or_a_list() {
+    let settings = serve_settings(&[
+        "orderly",
+        "--cors-origin",
+        "https://app.example.com/",
+        "--cors-origin",
+        "http://127.0.0.1:3000",
+    ]);
+    assert_eq!(
+        settings.http.cors_origins,
+        ["https://app.example.com", "http://127.0.0.1:3000"]
+    );
+    for bad in ["*", "app.example.com", "https://a.com/path", "ftp://a.com", "https://*.a.com"] {
+        assert!(Cli::try_parse_from(["orderly", "--cors-origin", bad]).is_err(), "{bad}");
+    }
 }
 
 #[test]

@@ -2,15 +2,16 @@
 //! domain types, call one use case of the application layer, and render.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::{middleware, Extension, Router};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
+use crate::config::HttpSettings;
 
 pub mod auth;
+pub mod browsers;
 pub mod deadline;
 pub mod error;
 pub mod extract;
@@ -34,7 +35,7 @@ pub type AppState = Arc<App>;
 ///
 /// Every `/api/` path, served or not, sits behind the API-key check; the
 /// operations routes (health, metrics, this document) need no key.
-pub fn router(app: AppState, request_timeout: Duration) -> Router {
+pub fn router(app: AppState, http: &HttpSettings) -> Router {
     let api_v1 = OpenApiRouter::new()
         .routes(routes!(users::list, users::create))
         .routes(routes!(
@@ -54,7 +55,7 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         .routes(routes!(openapi::openapi))
         .split_for_parts();
     openapi::require_api_key_on("/api/", &mut api);
-    routes
+    let routes = routes
         .layer(Extension(openapi::Document::new(&api)))
         .merge(openapi::docs_page())
         .fallback(ops::not_found)
@@ -65,9 +66,17 @@ pub fn router(app: AppState, request_timeout: Duration) -> Router {
         // Each layer wraps those above it: the timeout's own 503 must pass
         // through the problem+json rewrite, and the tracking sees every answer.
         .layer(middleware::from_fn_with_state(
-            request_timeout,
+            http.request_timeout,
             deadline::enforce,
         ))
         .layer(middleware::from_fn(error::problem_for_bare_errors))
-        .layer(middleware::from_fn(request_tracking::track_request))
+        .layer(browsers::compression());
+    // Outside everything that answers: preflights are answered before the
+    // key check, and every answer (a 401, a timeout's 503) carries the
+    // CORS headers a script needs to read it.
+    let routes = match browsers::cors(&http.cors_origins) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes.layer(middleware::from_fn(request_tracking::track_request))
 }

@@ -4,16 +4,36 @@
 use crate::helpers::process::{create_api_key, orderly_command, OrderlyProcess};
 use crate::helpers::{time_until, Backend};
 
-/// An address this machine does not have (TEST-NET-1, RFC 5737): a start
-/// that got past the check would fail to bind, never listen.
+/// An address that is not loopback (TEST-NET-1, RFC 5737), which orderly
+/// can bind only inside a network namespace of the test's own where it
+/// sits on `lo`: nothing listens outside the machine, or even outside
+/// the namespace.
 const NOT_LOOPBACK: &str = "192.0.2.1:8080";
+
+/// `orderly ARGS` on `url` inside a fresh network namespace that has
+/// `NOT_LOOPBACK`'s address, for at most 3 seconds (a server that starts
+/// is stopped then, exit code 124); its exit code and standard error.
+async fn in_a_namespace(url: &str, args: &str) -> (Option<i32>, String) {
+    let ip = NOT_LOOPBACK.split(':').next().unwrap();
+    let script = format!(
+        "ip link set lo up && ip addr add {ip}/32 dev lo && exec timeout 3 {} {args}",
+        env!("CARGO_BIN_EXE_orderly")
+    );
+    let out = tokio::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .env("DATABASE_URL", url)
+        .output()
+        .await
+        .expect("unshare runs (util-linux, as root)");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_loopback_orderly_refuses_to_run_without_keys_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("orderly.db").display());
 
-    let (code, _, stderr) = orderly_command(&url, &["--bind", NOT_LOOPBACK]).await;
+    let (code, stderr) = in_a_namespace(&url, &format!("--bind {NOT_LOOPBACK}")).await;
     assert_eq!(code, Some(1), "{stderr}");
     let message = stderr.lines().last().unwrap_or_default();
     assert!(
@@ -23,15 +43,15 @@ async fn off_loopback_orderly_refuses_to_run_without_keys_unless_allowed() {
         "{stderr}"
     );
 
-    // Allowed, or with a key: past the check, to the bind.
-    let (code, _, stderr) =
-        orderly_command(&url, &["--bind", NOT_LOOPBACK, "--allow-anonymous"]).await;
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("could not listen on"), "{stderr}");
+    // Allowed, or with a key: it serves (until stopped).
+    let allowed = format!("--bind {NOT_LOOPBACK} --allow-anonymous");
+    let (code, stderr) = in_a_namespace(&url, &allowed).await;
+    assert_eq!(code, Some(124), "{stderr}");
+    assert!(stderr.contains("serving"), "{stderr}");
     create_api_key(&url, "admin").await;
-    let (code, _, stderr) = orderly_command(&url, &["--bind", NOT_LOOPBACK]).await;
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("could not listen on"), "{stderr}");
+    let (code, stderr) = in_a_namespace(&url, &format!("--bind {NOT_LOOPBACK}")).await;
+    assert_eq!(code, Some(124), "{stderr}");
+    assert!(stderr.contains("serving"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,4 +4,5 @@
 //! Chromium, compressed responses).
 
 mod pgbouncer;
+mod startup;
 mod tls;
