@@ -227,11 +227,15 @@ impl std::str::FromStr for BindAddress {
 }
 
 fn bind_address(value: &str) -> Result<BindAddress, String> {
-    let shape = || format!("`{value}` is not HOST:PORT (as 127.0.0.1:8080, localhost:8080 or [::1]:8080)");
+    let shape =
+        || format!("`{value}` is not HOST:PORT (as 127.0.0.1:8080, localhost:8080 or [::1]:8080)");
     let (host, port) = value.trim().rsplit_once(':').ok_or_else(shape)?;
     let port: u16 = port.parse().map_err(|_| shape())?;
     let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(v6) => v6.parse::<std::net::Ipv6Addr>().map_err(|_| shape())?.to_string(),
+        Some(v6) => v6
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| shape())?
+            .to_string(),
         None if host.is_empty() || host.contains([':', '/', ' ']) => return Err(shape()),
         None => host.to_owned(),
     };
@@ -243,7 +247,9 @@ fn cors_origin(value: &str) -> Result<String, String> {
     let origin = value.trim().trim_end_matches('/');
     let valid = match origin.split_once("://") {
         Some((scheme, rest)) => {
-            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '?', '#', '*', ' '])
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest.contains(['/', '?', '#', '*', ' '])
         }
         None => false,
     };

@@ -35,7 +35,9 @@ impl Application {
         let listener = TcpListener::bind((http.bind.host.as_str(), http.bind.port))
             .await
             .with_context(|| format!("could not listen on {}", http.bind))?;
-        let bound = listener.local_addr().context("the listener has no address")?;
+        let bound = listener
+            .local_addr()
+            .context("the listener has no address")?;
         let anonymous_allowed = http.anonymous_allowed_on(bound);
         let stores =
             storage::open(&settings.database, &settings.postgres, &settings.replicas).await?;

@@ -100,8 +100,18 @@ fn bind_takes_ip_addresses_and_host_names_with_a_port() {
         let settings = serve_settings(&["orderly", "--bind", given]);
         assert_eq!(settings.http.bind.to_string(), shown);
     }
-    for bad in ["localhost", ":8080", "host:99999", "::1:8080", "a b:80", "[x]:80"] {
-        assert!(Cli::try_parse_from(["orderly", "--bind", bad]).is_err(), "{bad}");
+    for bad in [
+        "localhost",
+        ":8080",
+        "host:99999",
+        "::1:8080",
+        "a b:80",
+        "[x]:80",
+    ] {
+        assert!(
+            Cli::try_parse_from(["orderly", "--bind", bad]).is_err(),
+            "{bad}"
+        );
     }
 }
 
@@ -118,8 +128,17 @@ fn cors_origins_are_exact_origins_from_flags_or_a_list() {
         settings.http.cors_origins,
         ["https://app.example.com", "http://127.0.0.1:3000"]
     );
-    for bad in ["*", "app.example.com", "https://a.com/path", "ftp://a.com", "https://*.a.com"] {
-        assert!(Cli::try_parse_from(["orderly", "--cors-origin", bad]).is_err(), "{bad}");
+    for bad in [
+        "*",
+        "app.example.com",
+        "https://a.com/path",
+        "ftp://a.com",
+        "https://*.a.com",
+    ] {
+        assert!(
+            Cli::try_parse_from(["orderly", "--cors-origin", bad]).is_err(),
+            "{bad}"
+        );
     }
 }
 

@@ -34,7 +34,11 @@ pub fn init(format: LogFormat) -> Option<WriterGuard> {
         // At debug, tokio-postgres logs every statement's parameters: users'
         // e-mail addresses and names, personal data that no log level may
         // carry.
-        .add_directive("tokio_postgres::query=info".parse().expect("a valid directive"));
+        .add_directive(
+            "tokio_postgres::query=info"
+                .parse()
+                .expect("a valid directive"),
+        );
     let (writer, guard) = log_writer::spawn(std::io::stderr());
     let buffer = writer.clone();
     // Colour codes only for a person at a terminal, never in a file or pipe.

@@ -60,10 +60,9 @@ impl ApiKeyStore for PgStore {
 
     async fn active_keys(&self) -> StoreResult<ActiveKeys> {
         let rows = self.readers.query(ACTIVE_KEYS, &[]).await?;
-        Ok(active_keys_from(
-            rows.iter()
-                .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))),
-        ))
+        Ok(active_keys_from(rows.iter().map(|row| {
+            (row.get(0), row.get(1), row.get(2), row.get(3))
+        })))
     }
 
     async fn forget_revoked_keys(&self) -> StoreResult<u64> {

@@ -74,7 +74,8 @@ impl Target {
     /// `url` (`what` names it in errors, never printing it: it may hold a
     /// password) with the settings of `postgres`.
     pub fn parse(url: &str, what: &str, postgres: &PostgresSettings) -> anyhow::Result<Self> {
-        let split = url::split(url).with_context(|| format!("{what} is not a valid PostgreSQL URL"))?;
+        let split =
+            url::split(url).with_context(|| format!("{what} is not a valid PostgreSQL URL"))?;
         let tls = Tls::from_params(&split.own).with_context(|| format!("{what}: TLS settings"))?;
         let limits = Limits {
             connect: postgres.connect_timeout,
@@ -126,7 +127,10 @@ impl Target {
         Err(StoreError::Unavailable(failures.join("; ")))
     }
 
-    async fn connect_to(&self, host: &Host) -> Result<(Client, Connection<Socket, Stream>), String> {
+    async fn connect_to(
+        &self,
+        host: &Host,
+    ) -> Result<(Client, Connection<Socket, Stream>), String> {
         let mut why = String::new();
         for (n, mode) in self.tls.mode.attempts().iter().enumerate() {
             let mut fallback;

@@ -11,16 +11,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::task::AbortHandle;
 use futures_util::TryStreamExt;
+use tokio::task::AbortHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::PgLsn;
 use tokio_postgres::{Client, Row, Statement};
 
 use super::connect::Target;
-use super::param::Param;
 use super::driver::{drive, Watch};
 use super::errors::db_error;
+use super::param::Param;
 use crate::storage::health::Counted;
 use crate::storage::{LogPosition, StoreError, StoreResult};
 
@@ -165,11 +165,20 @@ impl PgConn {
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         if !prepared {
             let typed = params.iter().map(|p| (p.as_sql(), p.pg_type()));
-            return self.client.query_typed_raw(sql, typed).await?.try_collect().await;
+            return self
+                .client
+                .query_typed_raw(sql, typed)
+                .await?
+                .try_collect()
+                .await;
         }
         let statement = self.prepared(sql).await?;
         let values = params.iter().map(|p| p.as_sql());
-        self.client.query_raw(&statement, values).await?.try_collect().await
+        self.client
+            .query_raw(&statement, values)
+            .await?
+            .try_collect()
+            .await
     }
 
     /// Prepares `sql` now, where statements are prepared: what a statement
@@ -252,8 +261,11 @@ impl PgConn {
         sql: &'static str,
         params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
-        self.run(limit, self.unnamed_if_gone(|prepared| self.rows(sql, params, prepared)))
-            .await
+        self.run(
+            limit,
+            self.unnamed_if_gone(|prepared| self.rows(sql, params, prepared)),
+        )
+        .await
     }
 
     /// Runs one statement that commits on its own and, right behind it,

@@ -2,9 +2,9 @@
 //! advisory lock on its key, so a repeat in another instance meanwhile is
 //! told at once, and a crash releases the lock with the transaction.
 
+use super::param::Param;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use super::param::Param;
 
 use super::connection::Statements;
 use super::transaction::PgTx;

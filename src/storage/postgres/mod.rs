@@ -133,7 +133,11 @@ fn open_replicas(
 /// synchronous standby: say so at start-up when the primary does not.
 async fn warn_unless_synchronous(client: &tokio_postgres::Client) {
     let sql = "SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')";
-    let Ok(Some(row)) = client.query_typed(sql, &[]).await.map(|rows| rows.into_iter().next()) else {
+    let Ok(Some(row)) = client
+        .query_typed(sql, &[])
+        .await
+        .map(|rows| rows.into_iter().next())
+    else {
         return;
     };
     let (standbys, commit): (String, String) = (row.get(0), row.get(1));

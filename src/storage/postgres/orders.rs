@@ -4,8 +4,8 @@
 //! one round trip, atomic on its own, on the shared connections or inside
 //! a unit of work.
 
-use async_trait::async_trait;
 use super::param::Param;
+use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::connection::Statements;

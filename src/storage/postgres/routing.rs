@@ -47,11 +47,7 @@ pub(super) struct Reads<'a> {
 }
 
 impl Statements for Reads<'_> {
-    async fn query(
-        &self,
-        sql: &'static str,
-        params: &[&dyn Param],
-    ) -> StoreResult<Vec<Row>> {
+    async fn query(&self, sql: &'static str, params: &[&dyn Param]) -> StoreResult<Vec<Row>> {
         let replicas = &self.store.replicas;
         if let ReadFrom::Replica { at_least } = self.from {
             if let Some(replica) = replicas.pick(at_least) {
@@ -89,11 +85,7 @@ impl Writes<'_> {
 }
 
 impl Statements for Writes<'_> {
-    async fn query(
-        &self,
-        sql: &'static str,
-        params: &[&dyn Param],
-    ) -> StoreResult<Vec<Row>> {
+    async fn query(&self, sql: &'static str, params: &[&dyn Param]) -> StoreResult<Vec<Row>> {
         let writers = &self.store.writers;
         if !self.store.notes_positions() {
             return writers.query(sql, params).await;

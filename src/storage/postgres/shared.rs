@@ -151,11 +151,7 @@ impl Shared {
 }
 
 impl Statements for Shared {
-    async fn query(
-        &self,
-        sql: &'static str,
-        params: &[&dyn Param],
-    ) -> StoreResult<Vec<Row>> {
+    async fn query(&self, sql: &'static str, params: &[&dyn Param]) -> StoreResult<Vec<Row>> {
         let conn = self.get().await?;
         conn.query(self.target.limits.statement, sql, params).await
     }

@@ -23,7 +23,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres::config::SslMode as WireMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -95,7 +97,10 @@ impl Tls {
             bail!("sslrootcert=system needs sslmode=verify-full (as in libpq, the platform's roots are trusted only for a checked host name)");
         }
         if mode >= SslMode::VerifyCa && roots.is_none() {
-            bail!("sslmode={} needs sslrootcert (a PEM file of the CAs to trust, or `system`)", params["sslmode"]);
+            bail!(
+                "sslmode={} needs sslrootcert (a PEM file of the CAs to trust, or `system`)",
+                params["sslmode"]
+            );
         }
         let verifier: Arc<dyn ServerCertVerifier> = match roots {
             None => Arc::new(TrustAny(provider())),
@@ -145,9 +150,12 @@ fn root_store(roots: &Roots) -> anyhow::Result<RootCertStore> {
     match roots {
         Roots::File(path) => {
             for cert in certificates(path)? {
-                store
-                    .add(cert)
-                    .with_context(|| format!("sslrootcert {} holds an unusable certificate", path.display()))?;
+                store.add(cert).with_context(|| {
+                    format!(
+                        "sslrootcert {} holds an unusable certificate",
+                        path.display()
+                    )
+                })?;
             }
         }
         Roots::System => {
@@ -249,7 +257,12 @@ impl ServerCertVerifier for TrustAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -258,7 +271,12 @@ impl ServerCertVerifier for TrustAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -292,7 +310,8 @@ fn describe_rustls(e: &rustls::Error) -> String {
         }
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => "TLS: the server's certificate is not valid for this host name (host name mismatch)".into(),
+        ) => "TLS: the server's certificate is not valid for this host name (host name mismatch)"
+            .into(),
         rustls::Error::AlertReceived(
             alert @ (Alert::CertificateRequired
             | Alert::BadCertificate

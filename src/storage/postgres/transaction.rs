@@ -68,11 +68,7 @@ impl PgTx {
 }
 
 impl Statements for PgTx {
-    async fn query(
-        &self,
-        sql: &'static str,
-        params: &[&dyn Param],
-    ) -> StoreResult<Vec<Row>> {
+    async fn query(&self, sql: &'static str, params: &[&dyn Param]) -> StoreResult<Vec<Row>> {
         self.conn().query(self.limit, sql, params).await
     }
 }

@@ -96,10 +96,7 @@ fn per_host_in_url(url: &str) -> Option<Vec<String>> {
     let authority_len = after.find(['/', '?']).unwrap_or(after.len());
     let authority = &after[..authority_len];
     let hosts_start = authority.rfind('@').map_or(0, |at| at + 1);
-    let (head, hosts) = (
-        &url[..scheme_end + hosts_start],
-        &authority[hosts_start..],
-    );
+    let (head, hosts) = (&url[..scheme_end + hosts_start], &authority[hosts_start..]);
     let tail = &after[authority_len..];
     if url.contains("hostaddr=") {
         return None;
@@ -203,8 +200,14 @@ mod tests {
     #[test]
     fn each_host_of_keywords_gets_its_port() {
         let urls = per_host("host=h1,h2 port=1,2 dbname=app").unwrap();
-        assert_eq!(urls, ["host=h1 port=1 dbname=app", "host=h2 port=2 dbname=app"]);
+        assert_eq!(
+            urls,
+            ["host=h1 port=1 dbname=app", "host=h2 port=2 dbname=app"]
+        );
         let urls = per_host("host=h1,h2 port=7 dbname=app").unwrap();
-        assert_eq!(urls, ["host=h1 port=7 dbname=app", "host=h2 port=7 dbname=app"]);
+        assert_eq!(
+            urls,
+            ["host=h1 port=7 dbname=app", "host=h2 port=7 dbname=app"]
+        );
     }
 }

@@ -73,10 +73,9 @@ impl ApiKeyStore for SqliteStore {
             .fetch_all(&mut *self.reader.acquire().await?)
             .await
             .map_err(db_error)?;
-        Ok(active_keys_from(
-            rows.iter()
-                .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3))),
-        ))
+        Ok(active_keys_from(rows.iter().map(|row| {
+            (row.get(0), row.get(1), row.get(2), row.get(3))
+        })))
     }
 
     async fn forget_revoked_keys(&self) -> StoreResult<u64> {

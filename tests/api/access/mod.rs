@@ -196,25 +196,39 @@ async fn without_a_valid_key_no_api_path_is_revealed_served_or_not(app: TestApp)
     ];
     for (method, path) in &probes {
         let what = format!("{method} {path} without a key");
-        let resp = request(&app, method.clone(), path, None).send().await.unwrap();
-        assert_eq!(header(&resp, "www-authenticate"), r#"Bearer realm="orderly""#, "{what}");
+        let resp = request(&app, method.clone(), path, None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header(&resp, "www-authenticate"),
+            r#"Bearer realm="orderly""#,
+            "{what}"
+        );
         assert_problem(resp, 401, &what).await;
         let unknown = format!("orderly_{}", "B".repeat(43));
-        let resp = request(&app, method.clone(), path, Some(&unknown)).send().await.unwrap();
+        let resp = request(&app, method.clone(), path, Some(&unknown))
+            .send()
+            .await
+            .unwrap();
         assert_problem(resp, 401, &format!("{method} {path} with an unknown key")).await;
     }
     // With a valid key, the truth: no such route, or not that method.
-    let resp = request(&app, Method::GET, "/api/v1/nope", Some(&key)).send().await.unwrap();
+    let resp = request(&app, Method::GET, "/api/v1/nope", Some(&key))
+        .send()
+        .await
+        .unwrap();
     assert_problem(resp, 404, "an unknown route with a key").await;
-    let resp = request(&app, Method::DELETE, "/api/v1/users", Some(&key)).send().await.unwrap();
+    let resp = request(&app, Method::DELETE, "/api/v1/users", Some(&key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
     // Paths outside the API are not guarded.
     assert_eq!(status(request(&app, Method::GET, "/nope", None)).await, 404);
 }
 
-async fn revoking_the_last_key_keeps_the_api_closed_until_revoked_keys_are_forgotten(
-    app: TestApp,
-) {
+async fn revoking_the_last_key_keeps_the_api_closed_until_revoked_keys_are_forgotten(app: TestApp) {
     let only = a_key(&app, "admin").await;
     revoke_api_key(app.database_url(), 1).await;
     let took = time_until("the app refuses the revoked key", async || {
@@ -225,8 +239,16 @@ async fn revoking_the_last_key_keeps_the_api_closed_until_revoked_keys_are_forgo
     // Closed to everyone, although no key is active and the bind is loopback.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for key in [Some(only.as_str()), None] {
-        let resp = request(&app, Method::GET, "/api/v1/users", key).send().await.unwrap();
-        assert_problem(resp, 401, &format!("{key:?} after the last key was revoked")).await;
+        let resp = request(&app, Method::GET, "/api/v1/users", key)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(
+            resp,
+            401,
+            &format!("{key:?} after the last key was revoked"),
+        )
+        .await;
     }
     // Explicitly reopened: the revoked keys forgotten.
     let (code, _, stderr) = orderly_command(app.database_url(), &["keys", "forget-revoked"]).await;

@@ -1,7 +1,7 @@
 //! What only a real process shows: where it refuses to run open, and that
 //! its log never holds a key.
 
-use crate::helpers::process::{create_api_key, orderly_command, OrderlyProcess};
+use crate::helpers::process::{create_api_key, OrderlyProcess};
 use crate::helpers::{time_until, Backend};
 
 /// An address that is not loopback (TEST-NET-1, RFC 5737), which orderly
@@ -25,7 +25,10 @@ async fn in_a_namespace(url: &str, args: &str) -> (Option<i32>, String) {
         .output()
         .await
         .expect("unshare runs (util-linux, as root)");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 //! (both pooling modes), and browsers on other origins (CORS in headless
 //! Chromium, compressed responses).
 
+mod browsers;
 mod pgbouncer;
 mod startup;
 mod tls;

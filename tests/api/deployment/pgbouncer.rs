@@ -12,7 +12,9 @@ use tokio_postgres::NoTls;
 
 use crate::helpers::cluster::{Cluster, Node};
 use crate::helpers::pgbouncer::PgBouncer;
-use crate::helpers::process::{create_api_key, orderly_command, post_order_with_key, OrderlyProcess};
+use crate::helpers::process::{
+    create_api_key, orderly_command, post_order_with_key, OrderlyProcess,
+};
 use crate::helpers::time_until;
 
 /// A server of the test's own on `port` and PgBouncer on `port + 1`.
@@ -61,8 +63,15 @@ async fn under_transaction_pooling_creates_stay_unique_and_idempotent_and_replac
     });
     let mut answers = statuses(join_all(same).await).await;
     answers.sort();
-    assert_eq!(answers.iter().filter(|s| **s == 201).count(), 1, "{answers:?}");
-    assert!(answers.iter().all(|s| *s == 201 || *s == 409), "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|s| **s == 201).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().all(|s| *s == 201 || *s == 409),
+        "{answers:?}"
+    );
 
     // One idempotency key, ten orders at once: one order.
     let base = app.url("");
@@ -70,8 +79,13 @@ async fn under_transaction_pooling_creates_stay_unique_and_idempotent_and_replac
     let body = json!({"user_id": buyer, "items": crate::helpers::one_item()}).to_string();
     let keyed = (0..10).map(|_| post_order_with_key(&app.client, &base, "k-1", &body));
     let answers = statuses(join_all(keyed).await).await;
-    assert!(answers.iter().all(|s| *s == 201 || *s == 409), "{answers:?}");
-    let orders = server.sql(Node::Primary, "SELECT count(*) FROM orders").await;
+    assert!(
+        answers.iter().all(|s| *s == 201 || *s == 409),
+        "{answers:?}"
+    );
+    let orders = server
+        .sql(Node::Primary, "SELECT count(*) FROM orders")
+        .await;
     assert_eq!(orders, "1");
 
     // Every server connection replaced, gracefully and then by force.
@@ -80,7 +94,10 @@ async fn under_transaction_pooling_creates_stay_unique_and_idempotent_and_replac
     }
     bouncer.reconnect();
     let during = a_round(&app, 10, 20).await;
-    assert!(during.iter().all(|s| *s < 500), "during RECONNECT: {during:?}");
+    assert!(
+        during.iter().all(|s| *s < 500),
+        "during RECONNECT: {during:?}"
+    );
     server
         .sql(
             Node::Primary,
@@ -92,7 +109,10 @@ async fn under_transaction_pooling_creates_stay_unique_and_idempotent_and_replac
     let _ = a_round(&app, 20, 5).await;
     for round in 21..24 {
         let after = a_round(&app, round, 20).await;
-        assert!(after.iter().all(|s| *s < 500), "after the backends were terminated: {after:?}");
+        assert!(
+            after.iter().all(|s| *s < 500),
+            "after the backends were terminated: {after:?}"
+        );
     }
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -107,7 +127,10 @@ async fn under_transaction_pooling_prepared_statements_that_vanish_run_unnamed_i
     for round in 1..4 {
         bouncer.reconnect();
         let answers = a_round(&app, round, 10).await;
-        assert!(answers.iter().all(|s| *s < 300), "round {round}: {answers:?}");
+        assert!(
+            answers.iter().all(|s| *s < 300),
+            "round {round}: {answers:?}"
+        );
     }
     assert!(
         app.log()
@@ -146,9 +169,10 @@ async fn under_transaction_pooling_a_key_created_or_revoked_directly_takes_effec
         .expect("the new key listed");
     let (code, _, stderr) = orderly_command(&direct, &["keys", "revoke", id]).await;
     assert_eq!(code, Some(0), "{stderr}");
-    let took = time_until("a key revoked directly is refused through the pooler", async || {
-        status(new.clone()).await == 401
-    })
+    let took = time_until(
+        "a key revoked directly is refused through the pooler",
+        async || status(new.clone()).await == 401,
+    )
     .await;
     assert!(took < Duration::from_secs(3), "took {took:?}");
 }
@@ -174,7 +198,11 @@ const WAITING_INSERTS: &str = "SELECT count(*) FROM pg_stat_activity
 /// inserts wait for a lock: the server's own `statement_timeout` must end
 /// the wait (503), leaving nothing waiting on the server. Were the limit
 /// only orderly's, the insert would wait on the server after the 503.
-async fn a_blocked_create_is_cancelled_by_the_server(app: &OrderlyProcess, server: &Cluster, keyed: bool) {
+async fn a_blocked_create_is_cancelled_by_the_server(
+    app: &OrderlyProcess,
+    server: &Cluster,
+    keyed: bool,
+) {
     let lock = lock_inserts_into_users(server).await;
     let mut request = app
         .client
@@ -186,7 +214,10 @@ async fn a_blocked_create_is_cancelled_by_the_server(app: &OrderlyProcess, serve
     let answer = request.send().await.unwrap();
     assert_eq!(answer.status(), 503);
     let waiting = server.sql(Node::Primary, WAITING_INSERTS).await;
-    assert_eq!(waiting, "0", "an insert still waits on the server after the 503");
+    assert_eq!(
+        waiting, "0",
+        "an insert still waits on the server after the 503"
+    );
     drop(lock);
 }
 

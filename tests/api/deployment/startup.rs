@@ -24,8 +24,14 @@ async fn a_port_in_use_fails_before_the_database_is_created() {
 
     let (code, _, stderr) = orderly_command(&url, &["--bind", &address]).await;
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("could not listen on {address}")), "{stderr}");
-    assert!(!file.exists(), "the database was created although the port was taken");
+    assert!(
+        stderr.contains(&format!("could not listen on {address}")),
+        "{stderr}"
+    );
+    assert!(
+        !file.exists(),
+        "the database was created although the port was taken"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +50,12 @@ async fn bad_configuration_exits_1_and_help_exits_0() {
     }
     let (code, stdout, _) = orderly_command(url, &["--help"]).await;
     assert_eq!(code, Some(0));
-    for documented in ["--cors-origin", "ORDERLY_CORS_ORIGINS", "--pg-prepared-statements", "ORDERLY_PG_PREPARED_STATEMENTS"] {
+    for documented in [
+        "--cors-origin",
+        "ORDERLY_CORS_ORIGINS",
+        "--pg-prepared-statements",
+        "ORDERLY_PG_PREPARED_STATEMENTS",
+    ] {
         assert!(stdout.contains(documented), "--help lacks {documented}");
     }
 }
@@ -86,16 +97,26 @@ async fn no_log_level_holds_users_data_and_migration_notices_stay_below_info() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let found = app.client.get(app.url("/api/v1/users?limit=5")).send().await.unwrap();
+    let found = app
+        .client
+        .get(app.url("/api/v1/users?limit=5"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(found.status(), 200);
     // The log is written in the background: wait for the read's request
     // line, written after everything the create logged.
     time_until("the log has caught up", async || {
-        app.log().iter().any(|line| line.contains(r#""method":"GET""#))
+        app.log()
+            .iter()
+            .any(|line| line.contains(r#""method":"GET""#))
     })
     .await;
     let log = app.log();
-    assert!(log.iter().any(|line| line.contains("DEBUG")), "no debug lines at all");
+    assert!(
+        log.iter().any(|line| line.contains("DEBUG")),
+        "no debug lines at all"
+    );
     for line in &log {
         assert!(!line.contains(email) && !line.contains(name), "{line}");
     }

@@ -39,7 +39,9 @@ fn make_certificates(certs: &str) {
     let (other_ca_cert, _) = new_ca("an unrelated CA");
     let leaf = |names: Vec<String>, common_name: &str, file: &str| {
         let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &ca).unwrap();
         write(&format!("{file}.crt"), &cert.pem());
@@ -49,7 +51,11 @@ fn make_certificates(certs: &str) {
     write("other-ca.crt", &other_ca_cert.pem());
     leaf(vec!["localhost".into()], "localhost", "server");
     leaf(Vec::new(), "certuser", "client");
-    for (file, mode) in [("server.key", "600"), ("server.crt", "644"), ("ca.crt", "644")] {
+    for (file, mode) in [
+        ("server.key", "600"),
+        ("server.crt", "644"),
+        ("ca.crt", "644"),
+    ] {
         let path = format!("{certs}/{file}");
         run("chown", &["postgres:", &path]);
         run("chmod", &[mode, &path]);
@@ -171,7 +177,12 @@ async fn the_service_on_a_tls_only_server_encrypts_every_connection() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let got = app.client.get(app.url("/api/v1/users")).send().await.unwrap();
+    let got = app
+        .client
+        .get(app.url("/api/v1/users"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.status(), 200);
 
     let count = |encrypted: bool| {
@@ -181,8 +192,16 @@ async fn the_service_on_a_tls_only_server_encrypts_every_connection() {
         )
     };
     let primary = &server.cluster;
-    let encrypted: i64 = primary.sql(Node::Primary, &count(true)).await.parse().unwrap();
-    let clear: i64 = primary.sql(Node::Primary, &count(false)).await.parse().unwrap();
+    let encrypted: i64 = primary
+        .sql(Node::Primary, &count(true))
+        .await
+        .parse()
+        .unwrap();
+    let clear: i64 = primary
+        .sql(Node::Primary, &count(false))
+        .await
+        .parse()
+        .unwrap();
     assert!(encrypted >= 2, "{encrypted} encrypted connections");
     assert_eq!(clear, 0);
 }

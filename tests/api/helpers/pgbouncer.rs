@@ -44,7 +44,10 @@ impl PgBouncer {
             .arg(command)
             .env("ORDERLY_PGBOUNCER_DIR", &self.dir)
             .env("ORDERLY_PGBOUNCER_PORT", self.port.to_string())
-            .env("ORDERLY_PGBOUNCER_SERVER", format!("127.0.0.1:{}", self.server_port))
+            .env(
+                "ORDERLY_PGBOUNCER_SERVER",
+                format!("127.0.0.1:{}", self.server_port),
+            )
             .env("ORDERLY_PGBOUNCER_MODE", self.mode)
             .output()
             .expect("bash runs");
