@@ -93,7 +93,7 @@ impl Target {
         let hosts = match url::per_host(&split.rest) {
             Some(urls) => urls
                 .iter()
-                .map(|url| parse(url).map(|config| Host::named(config)))
+                .map(|url| parse(url).map(Host::named))
                 .collect::<anyhow::Result<_>>()?,
             None => vec![Host::named(whole.clone())],
         };
