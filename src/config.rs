@@ -89,7 +89,7 @@ pub enum KeysCommand {
     },
     /// Delete the revoked keys. Once any key was created the API stays
     /// closed, even with every key revoked; with no key left after this,
-    /// it runs open again (on loopback, or with --allow-anonymous).
+    /// it runs open again where serving allows anonymous access (loopback).
     ForgetRevoked,
 }
 
