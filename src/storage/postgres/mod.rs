@@ -13,9 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use crate::config::{DatabaseSettings, PostgresSettings};
+use crate::storage::StoreError;
 
 mod api_keys;
 mod connect;
@@ -86,9 +85,13 @@ impl PgStore {
         let limits = primary.limits;
         let failover_expected = primary.lists_several_hosts();
         let pool = pool::build(primary, database)?;
-        let mut conn = pool::get(&pool)
-            .await
-            .context("could not connect to PostgreSQL")?;
+        let mut conn = pool::get(&pool).await.map_err(|e| match e {
+            // Each host and why, already: said once.
+            StoreError::Unavailable(why) => {
+                anyhow::anyhow!("could not connect to PostgreSQL: {why}")
+            }
+            other => anyhow::Error::new(other).context("could not connect to PostgreSQL"),
+        })?;
         migrate(conn.client_mut(), MIGRATIONS).await?;
         if failover_expected {
             warn_unless_synchronous(conn.client_mut()).await;

@@ -147,6 +147,14 @@ async fn under_transaction_pooling_a_key_created_or_revoked_directly_takes_effec
     let (code, _, stderr) = orderly_command(&direct, &["migrate"]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let kept = create_api_key(&direct, "admin").await;
+    // This PgBouncer speaks no TLS: asking for it fails, saying so.
+    let tls = format!("{}?sslmode=require", bouncer.url());
+    let (code, _, stderr) = orderly_command(&tls, &["migrate"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("127.0.0.1:26353: the server does not offer TLS"),
+        "{stderr}"
+    );
     let app = OrderlyProcess::start_on_url(&bouncer.url(), &[UNNAMED]).await;
     let status = |key: String| {
         let request = app.client.get(app.url("/api/v1/users")).bearer_auth(key);

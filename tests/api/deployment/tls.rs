@@ -89,6 +89,12 @@ fn tls_only_server(name: &str, port: u16) -> TlsServer {
     }
 }
 
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.certs);
+    }
+}
+
 impl TlsServer {
     fn url(&self, host: &str, user: &str, params: &str) -> String {
         format!("postgres://{user}@{host}:{}/postgres?{params}", self.port)

@@ -13,6 +13,8 @@ pub struct Cluster {
     port: u16,
     /// What `cluster.sh` is told besides the directory and port.
     env: Vec<(&'static str, String)>,
+    /// Files of the test's own made for it, removed with it.
+    setup: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,7 @@ impl Cluster {
             dir: format!("/tmp/orderly-test-{name}"),
             port,
             env: Vec::new(),
+            setup: None,
         };
         cluster.run(&["up"]);
         cluster
@@ -66,6 +69,7 @@ impl Cluster {
             dir: format!("/tmp/orderly-test-{name}"),
             port,
             env,
+            setup: Some(files),
         };
         cluster.run(&["up"]);
         cluster
@@ -186,5 +190,8 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = std::panic::catch_unwind(|| self.run(&["down"]));
+        if let Some(files) = &self.setup {
+            let _ = std::fs::remove_dir_all(files);
+        }
     }
 }
