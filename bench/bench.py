@@ -16,6 +16,15 @@ replicas: on one machine replicas add no cores, so the two measure the
 cost of routing reads, and the replicas target reports which server
 served its reads.
 
+Deployment targets (not in the default set), each on a fresh database of
+the machine's PostgreSQL: orderly-pg+tls (sslmode=require: every
+connection encrypted), orderly-pg+unnamed (--pg-prepared-statements=false,
+direct), orderly-pg+pgbouncer-session (PgBouncer in session mode, prepared
+statements) and orderly-pg+pgbouncer-tx (transaction mode, unnamed
+statements), the PgBouncers started by scripts/pgbouncer.sh. Every
+orderly run also reports PostgreSQL's CPU per request, and PgBouncer's
+where one is in front.
+
 Run through bench/run.sh, which installs what this needs. (Longer than
 most files: every target's set-up and the measuring loop are one story.)
 """
@@ -45,6 +54,11 @@ SCENARIOS = ["get_user", "create_user", "update_user", "list_users", "create_ord
 USERS, ORDERS = 10_000, 5_000
 DEEP_AFTER = 9_000  # list_users reads the page after this id: deep in the table
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# PgBouncers for the deployment targets: (target, pool mode, port, orderly's extra settings).
+POOLERS = {
+    "orderly-pg+pgbouncer-session": ("session", 26445, {}),
+    "orderly-pg+pgbouncer-tx": ("transaction", 26447, {"ORDERLY_PG_PREPARED_STATEMENTS": "false"}),
+}
 
 
 def log(*args):
@@ -161,6 +175,8 @@ class HttpTarget:
         # orderly only: serve with an API key, which every request then sends.
         self.api_key = api_key
         self.authorization = None
+        # A PgBouncer in front (its pid file), whose CPU is counted too.
+        self.pooler_pid_file = None
 
     def start(self):
         env = {**os.environ, **self.env}
@@ -200,11 +216,17 @@ class HttpTarget:
                "BENCH_CURSOR": cursor_after(DEEP_AFTER) if cursor is None else cursor,
                "BENCH_AUTHORIZATION": self.authorization or ""}
         before = cpu_ticks(self.proc.pid)
+        pg_pid = postmaster_pid()
+        pooler_pid = int(self.pooler_pid_file.read_text().split()[0]) if self.pooler_pid_file else None
+        pg_before = cpu_ticks(pg_pid)
+        pooler_before = cpu_ticks(pooler_pid) if pooler_pid else 0
         out = subprocess.run(
             ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
              "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{self.port}"],
             env=env, capture_output=True, text=True, timeout=duration + 60)
         cpu = cpu_ticks(self.proc.pid) - before
+        pg_cpu = cpu_ticks(pg_pid) - pg_before
+        pooler_cpu = cpu_ticks(pooler_pid) - pooler_before if pooler_pid else None
         line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
         if line is None:
             raise SystemExit(f"wrk printed no result for {self.name}/{scenario}:\n{out.stdout}\n{out.stderr}")
@@ -212,7 +234,10 @@ class HttpTarget:
         seconds = r["duration_us"] / 1e6
         return {"rps": r["requests"] / seconds, "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
                 "non_2xx": r["non_2xx"] + r["socket_errors"], "requests": r["requests"],
-                "cpu_us_per_req": cpu / CLK_TCK * 1e6 / max(r["requests"], 1)}
+                "cpu_us_per_req": cpu / CLK_TCK * 1e6 / max(r["requests"], 1),
+                "pg_cpu_us_per_req": pg_cpu / CLK_TCK * 1e6 / max(r["requests"], 1),
+                "pooler_cpu_us_per_req": None if pooler_cpu is None
+                else pooler_cpu / CLK_TCK * 1e6 / max(r["requests"], 1)}
 
     def peak_rss_mib(self) -> float:
         return peak_rss_kib(self.proc.pid) / 1024
@@ -255,6 +280,23 @@ class PgbenchTarget:
 
     def peak_rss_mib(self):
         return None
+
+
+def postmaster_pid() -> int:
+    """The machine's PostgreSQL server (its postmaster; backends are its children)."""
+    data = psql(ADMIN_URL, "SHOW data_directory").strip()
+    return int(pathlib.Path(data, "postmaster.pid").read_text().split()[0])
+
+
+def pgbouncer(action: str, target: str) -> pathlib.Path:
+    """scripts/pgbouncer.sh ACTION for `target`'s PgBouncer; its directory."""
+    mode, port, _ = POOLERS[target]
+    directory = pathlib.Path(f"/tmp/orderly-bench-{mode}-pgbouncer")
+    server = ADMIN_URL.split("@", 1)[1].split("/", 1)[0]
+    subprocess.run(["bash", str(ROOT / "scripts" / "pgbouncer.sh"), action], check=True, capture_output=True,
+                   env={**os.environ, "ORDERLY_PGBOUNCER_DIR": str(directory), "ORDERLY_PGBOUNCER_PORT": str(port),
+                        "ORDERLY_PGBOUNCER_SERVER": server, "ORDERLY_PGBOUNCER_MODE": mode})
+    return directory
 
 
 def cluster(action: str):
@@ -302,6 +344,23 @@ def build_targets(args, workdir: pathlib.Path) -> list:
             url = fresh_sqlite_database(workdir / f"{name}.db")
             targets.append(HttpTarget(name, [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log},
                                       log_path=workdir / f"{name}.log", api_key=bool(keyed)))
+    deployment = {"orderly-pg+tls": ("?sslmode=require", {}),
+                  "orderly-pg+unnamed": ("", {"ORDERLY_PG_PREPARED_STATEMENTS": "false"})}
+    for name, (params, extra) in deployment.items():
+        if name in wanted:
+            url = fresh_pg_database(f"orderly_bench_{name.split('+')[1]}") + params
+            targets.append(HttpTarget(name, [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log,
+                                                             **extra}, log_path=workdir / f"{name}.log"))
+    for name, (mode, port, extra) in POOLERS.items():
+        if name in wanted:
+            database = f"orderly_bench_pgbouncer_{mode}"
+            fresh_pg_database(database)
+            directory = pgbouncer("up", name)
+            url = f"postgres://postgres@127.0.0.1:{port}/{database}"
+            target = HttpTarget(name, [str(ORDERLY)], {"DATABASE_URL": url, "RUST_LOG": args.orderly_log, **extra},
+                                log_path=workdir / f"{name}.log")
+            target.pooler_pid_file = directory / "pgbouncer.pid"
+            targets.append(target)
     for workers in (1, 2):
         name = f"fastapi-{workers}w"
         if name in wanted:
@@ -323,7 +382,8 @@ def main():
     parser.add_argument("--targets", default="pgbench,orderly-pg,orderly-sqlite,fastapi-1w,fastapi-2w",
                         help="also orderly-pg+key and orderly-sqlite+key (serving with an API key, sent by every "
                              "request), orderly-pg+cluster and orderly-pg+replicas (a throwaway cluster's primary, "
-                             "without and with its two standbys as read replicas)")
+                             "without and with its two standbys as read replicas), orderly-pg+tls, orderly-pg+unnamed, "
+                             "orderly-pg+pgbouncer-session, orderly-pg+pgbouncer-tx (see above)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--curve", default="16,64,256", help="get_user connection counts ('' to skip)")
     parser.add_argument("--deep-rows", type=int, default=1_000_000, help="rows for the list-depth test (0 skips)")
@@ -348,8 +408,12 @@ def main():
                     tag = f"{t.name}-{round_no}-{int(time.time())}"
                     r = t.run(scenario, args.connections, args.duration, tag)
                     results["runs"].setdefault(scenario, {}).setdefault(t.name, []).append(r)
-                    log(f"round {round_no + 1} {scenario:13} {t.name:15} {r['rps']:9.0f} req/s  "
-                        f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non_2xx']}")
+                    cpu = "" if r["cpu_us_per_req"] is None else (
+                        f"  cpu {r['cpu_us_per_req']:5.1f} / pg {r['pg_cpu_us_per_req']:5.1f}"
+                        + ("" if r["pooler_cpu_us_per_req"] is None else f" / pooler {r['pooler_cpu_us_per_req']:5.1f}")
+                        + " µs/req")
+                    log(f"round {round_no + 1} {scenario:13} {t.name:28} {r['rps']:9.0f} req/s  "
+                        f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non_2xx']}{cpu}")
         for conns in [int(c) for c in args.curve.split(",") if c]:
             for t in targets:
                 if isinstance(t, PgbenchTarget) and conns > 40:
@@ -373,6 +437,9 @@ def main():
             t.stop()
         if any(t.name in ("orderly-pg+cluster", "orderly-pg+replicas") for t in targets):
             cluster("down")
+        for name in POOLERS:
+            if any(t.name == name for t in targets):
+                pgbouncer("down", name)
     try:
         if args.deep_rows:
             results["depth"] = depth_test(args, workdir)
