@@ -218,14 +218,14 @@ class HttpTarget:
         before = cpu_ticks(self.proc.pid)
         pg_pid = postmaster_pid()
         pooler_pid = int(self.pooler_pid_file.read_text().split()[0]) if self.pooler_pid_file else None
-        pg_before = cpu_ticks(pg_pid)
+        pg_before = server_cpu_ticks(pg_pid)
         pooler_before = cpu_ticks(pooler_pid) if pooler_pid else 0
         out = subprocess.run(
             ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
              "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{self.port}"],
             env=env, capture_output=True, text=True, timeout=duration + 60)
         cpu = cpu_ticks(self.proc.pid) - before
-        pg_cpu = cpu_ticks(pg_pid) - pg_before
+        pg_cpu = server_cpu_ticks(pg_pid) - pg_before
         pooler_cpu = cpu_ticks(pooler_pid) - pooler_before if pooler_pid else None
         line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
         if line is None:
@@ -280,6 +280,15 @@ class PgbenchTarget:
 
     def peak_rss_mib(self):
         return None
+
+
+def server_cpu_ticks(pid: int) -> int:
+    """A server's CPU: its process tree's, plus what its children that
+    exited meanwhile used (the root's cutime + cstime): a pooler's server
+    connections come and go (server_lifetime), and a backend that exited
+    leaves the tree."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return cpu_ticks(pid) + int(fields[13]) + int(fields[14])
 
 
 def postmaster_pid() -> int:

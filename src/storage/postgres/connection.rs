@@ -72,8 +72,9 @@ pub struct PgConn {
     client: Client,
     /// Statements are prepared once per connection and run by name; if
     /// not, each runs unnamed with its types given (`param`), as a
-    /// transaction pooler needs.
-    prepares: bool,
+    /// transaction pooler needs. Turned off for good on a connection whose
+    /// server lost a prepared statement.
+    prepares: AtomicBool,
     /// `BEGIN` with the server's limits local to the transaction.
     begin: Arc<str>,
     statements: Mutex<HashMap<&'static str, Statement>>,
@@ -98,7 +99,7 @@ impl PgConn {
         let driver = tokio::spawn(drive(connection, watch.clone()));
         let conn = Self {
             client,
-            prepares: target.prepares_statements,
+            prepares: AtomicBool::new(target.prepares_statements),
             begin: target.begin.clone(),
             statements: Mutex::new(HashMap::new()),
             driver: driver.abort_handle(),
@@ -190,12 +191,18 @@ impl PgConn {
         Ok(())
     }
 
+    fn prepares(&self) -> bool {
+        self.prepares.load(Ordering::Relaxed)
+    }
+
     /// Runs `work` with this connection's way of running statements
-    /// (`work(prepared)`), and once more unnamed if a prepared statement it
-    /// used was gone from the server: a pooler in front replaced the
-    /// server connection under it, and may again at any time. The
-    /// statement failed before running, so the retry cannot apply it
-    /// twice; the cache is emptied, so later statements prepare afresh.
+    /// (`work(prepared)`). If a prepared statement it used was gone from
+    /// the server, a pooler in front replaced the server connection under
+    /// it, and will again: this connection runs every statement unnamed
+    /// from now on, and this one again at once (it failed before running,
+    /// so it cannot apply twice). Inside a transaction the retry fails
+    /// too (the transaction is aborted): that request gets a 503 it may
+    /// retry, and the next transaction on this connection works.
     async fn unnamed_if_gone<T, F>(
         &self,
         work: impl Fn(bool) -> F,
@@ -203,12 +210,15 @@ impl PgConn {
     where
         F: Future<Output = Result<T, tokio_postgres::Error>>,
     {
-        match work(self.prepares).await {
-            Err(e) if self.prepares && e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
-                tracing::warn!(
-                    error = %e,
-                    "a prepared statement vanished from the server, so it ran unnamed: behind a transaction pooler, run with --pg-prepared-statements=false"
-                );
+        let prepared = self.prepares();
+        match work(prepared).await {
+            Err(e) if prepared && e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
+                if self.prepares.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        error = %e,
+                        "a prepared statement vanished from the server: this connection runs its statements unnamed from now on; behind a transaction pooler, run with --pg-prepared-statements=false"
+                    );
+                }
                 self.statements.lock().expect("not poisoned").clear();
                 work(false).await
             }
@@ -306,7 +316,7 @@ impl PgConn {
         let ((), at) = self
             .run(
                 limit,
-                self.then_position(self.client.batch_execute("COMMIT"), self.prepares),
+                self.then_position(self.client.batch_execute("COMMIT"), self.prepares()),
             )
             .await?;
         Ok(at)

@@ -15,8 +15,13 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
         // Class 08: connection exceptions; 57: operator intervention (a
         // statement past `statement_timeout` or cancelled, a terminated
         // backend, a server shutting down or restarting); 53: out of
-        // connections or memory.
-        if code.starts_with("08") || code.starts_with("57") || code.starts_with("53") {
+        // connections or memory; 26000: a prepared statement a pooler's
+        // server connection does not have (nothing ran; worth a retry).
+        if code.starts_with("08")
+            || code.starts_with("57")
+            || code.starts_with("53")
+            || code == "26000"
+        {
             return StoreError::Unavailable(e.to_string());
         }
         return StoreError::other("PostgreSQL query failed", e);

@@ -138,6 +138,32 @@ async fn under_transaction_pooling_prepared_statements_that_vanish_run_unnamed_i
             .any(|line| line.contains("--pg-prepared-statements=false")),
         "no warning that a prepared statement vanished"
     );
+    // Keyed creates run in transactions, where a vanished statement
+    // aborts the transaction: that request gets a 503 to retry, never a
+    // 500, and the retry succeeds.
+    bouncer.reconnect();
+    for n in 0..10 {
+        let mut answers = Vec::new();
+        for _ in 0..5 {
+            let created = app
+                .client
+                .post(app.url("/api/v1/users"))
+                .header("idempotency-key", format!("keyed-{n}"))
+                .json(&json!({"email": format!("keyed{n}@example.com"), "name": "Keyed"}))
+                .send()
+                .await
+                .unwrap();
+            answers.push(created.status().as_u16());
+            if created.status() == 201 {
+                break;
+            }
+        }
+        assert_eq!(answers.last(), Some(&201), "{answers:?}");
+        assert!(
+            answers.iter().all(|s| *s == 201 || *s == 503),
+            "{answers:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
