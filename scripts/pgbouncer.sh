@@ -2,6 +2,7 @@
 # A throwaway PgBouncer (Debian's package, installed if missing) on
 # loopback, in front of one PostgreSQL server, with a config of its own:
 #
+#   bash scripts/pgbouncer.sh install    # installs Debian's package if missing
 #   bash scripts/pgbouncer.sh up         # (re)starts it; prints its URL
 #   bash scripts/pgbouncer.sh reconnect  # every server connection replaced (admin RECONNECT)
 #   bash scripts/pgbouncer.sh down       # stops it, removes its directory
@@ -97,8 +98,9 @@ reconnect() {
 }
 
 case ${1:-} in
+  install) install ;;
   up) up ;;
   down) down ;;
   reconnect) reconnect ;;
-  *) echo "usage: $0 up|reconnect|down" >&2; exit 2 ;;
+  *) echo "usage: $0 install|up|reconnect|down" >&2; exit 2 ;;
 esac

@@ -1,9 +1,10 @@
 //! One connection to PostgreSQL, and the one way a statement runs on it,
 //! for the shared pipelined connections (`shared`) and the pooled ones that
-//! carry transactions (`transaction`) alike: prepared once per connection,
-//! its answer bounded in time, and a commit that PostgreSQL kept without
-//! its synchronous standby refused (`driver`). [`Statements`] is what the
-//! resources' SQL runs on, wherever it runs.
+//! carry transactions (`transaction`) alike: prepared once per connection
+//! or sent unnamed (`sending`), its answer bounded in time, and a commit
+//! that PostgreSQL kept without its synchronous standby refused
+//! (`driver`). [`Statements`] is what the resources' SQL runs on, wherever
+//! it runs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,9 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt;
 use tokio::task::AbortHandle;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::PgLsn;
 use tokio_postgres::{Client, Row, Statement};
 
@@ -21,6 +20,8 @@ use super::connect::Target;
 use super::driver::{drive, Watch};
 use super::errors::db_error;
 use super::param::Param;
+
+mod sending;
 use crate::storage::health::Counted;
 use crate::storage::{LogPosition, StoreError, StoreResult};
 
@@ -140,90 +141,6 @@ impl PgConn {
     fn abandon(&self) {
         self.abandoned.store(true, Ordering::Relaxed);
         self.driver.abort();
-    }
-
-    /// The statement for `sql`, prepared on first use on this connection.
-    async fn prepared(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
-        if let Some(statement) = self.statements.lock().expect("not poisoned").get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.client.prepare(sql).await?;
-        self.statements
-            .lock()
-            .expect("not poisoned")
-            .insert(sql, statement.clone());
-        Ok(statement)
-    }
-
-    /// Runs `sql` with `params`: by its prepared statement (`prepared`),
-    /// or unnamed with its types given. Sends its request when first
-    /// polled if the statement is prepared already (`ready`), or unnamed.
-    async fn rows(
-        &self,
-        sql: &'static str,
-        params: &[&dyn Param],
-        prepared: bool,
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        if !prepared {
-            let typed = params.iter().map(|p| (p.as_sql(), p.pg_type()));
-            return self
-                .client
-                .query_typed_raw(sql, typed)
-                .await?
-                .try_collect()
-                .await;
-        }
-        let statement = self.prepared(sql).await?;
-        let values = params.iter().map(|p| p.as_sql());
-        self.client
-            .query_raw(&statement, values)
-            .await?
-            .try_collect()
-            .await
-    }
-
-    /// Prepares `sql` now, where statements are prepared: what a statement
-    /// pipelined behind another needs, so that it is sent at once.
-    async fn ready(&self, sql: &'static str, prepared: bool) -> Result<(), tokio_postgres::Error> {
-        if prepared {
-            self.prepared(sql).await?;
-        }
-        Ok(())
-    }
-
-    fn prepares(&self) -> bool {
-        self.prepares.load(Ordering::Relaxed)
-    }
-
-    /// Runs `work` with this connection's way of running statements
-    /// (`work(prepared)`). If a prepared statement it used was gone from
-    /// the server, a pooler in front replaced the server connection under
-    /// it, and will again: this connection runs every statement unnamed
-    /// from now on, and this one again at once (it failed before running,
-    /// so it cannot apply twice). Inside a transaction the retry fails
-    /// too (the transaction is aborted): that request gets a 503 it may
-    /// retry, and the next transaction on this connection works.
-    async fn unnamed_if_gone<T, F>(
-        &self,
-        work: impl Fn(bool) -> F,
-    ) -> Result<T, tokio_postgres::Error>
-    where
-        F: Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        let prepared = self.prepares();
-        match work(prepared).await {
-            Err(e) if prepared && e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
-                if self.prepares.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(
-                        error = %e,
-                        "a prepared statement vanished from the server: this connection runs its statements unnamed from now on; behind a transaction pooler, run with --pg-prepared-statements=false"
-                    );
-                }
-                self.statements.lock().expect("not poisoned").clear();
-                work(false).await
-            }
-            other => other,
-        }
     }
 
     /// Runs `work` on this connection within `limit`. Past it, the caller

@@ -1,6 +1,7 @@
 //! Browsers: a page on another origin calls the API in a real, headless
 //! Chromium (Debian's, installed by `scripts/ensure-chromium.sh`) through
-//! CORS, and clients that ask get compressed bodies.
+//! CORS, and clients that ask get compressed bodies. (Longer than most:
+//! a page server and a browser run of its own, then three scenarios.)
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -1,0 +1,104 @@
+//! How a statement goes out on a connection: by a statement prepared
+//! once per connection and run by name, or unnamed with its parameter
+//! types given (`param`), as a transaction pooler needs; and what happens
+//! when a pooler loses a prepared statement.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+
+use futures_util::TryStreamExt;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Row, Statement};
+
+use super::PgConn;
+use crate::storage::postgres::param::Param;
+
+impl PgConn {
+    /// The statement for `sql`, prepared on first use on this connection.
+    async fn prepared(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.statements.lock().expect("not poisoned").get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.statements
+            .lock()
+            .expect("not poisoned")
+            .insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs `sql` with `params`: by its prepared statement (`prepared`),
+    /// or unnamed with its types given. Sends its request when first
+    /// polled if the statement is prepared already (`ready`), or unnamed.
+    pub(super) async fn rows(
+        &self,
+        sql: &'static str,
+        params: &[&dyn Param],
+        prepared: bool,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        if !prepared {
+            let typed = params.iter().map(|p| (p.as_sql(), p.pg_type()));
+            return self
+                .client
+                .query_typed_raw(sql, typed)
+                .await?
+                .try_collect()
+                .await;
+        }
+        let statement = self.prepared(sql).await?;
+        let values = params.iter().map(|p| p.as_sql());
+        self.client
+            .query_raw(&statement, values)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Prepares `sql` now, where statements are prepared: what a statement
+    /// pipelined behind another needs, so that it is sent at once.
+    pub(super) async fn ready(
+        &self,
+        sql: &'static str,
+        prepared: bool,
+    ) -> Result<(), tokio_postgres::Error> {
+        if prepared {
+            self.prepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn prepares(&self) -> bool {
+        self.prepares.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` with this connection's way of running statements
+    /// (`work(prepared)`). If a prepared statement it used was gone from
+    /// the server, a pooler in front replaced the server connection under
+    /// it, and will again: this connection runs every statement unnamed
+    /// from now on, and this one again at once (it failed before running,
+    /// so it cannot apply twice). Inside a transaction the retry fails
+    /// too (the transaction is aborted): that request gets a 503 it may
+    /// retry, and the next transaction on this connection works.
+    pub(super) async fn unnamed_if_gone<T, F>(
+        &self,
+        work: impl Fn(bool) -> F,
+    ) -> Result<T, tokio_postgres::Error>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let prepared = self.prepares();
+        match work(prepared).await {
+            Err(e) if prepared && e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
+                if self.prepares.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(
+                        error = %e,
+                        "a prepared statement vanished from the server: this connection runs its statements unnamed from now on; behind a transaction pooler, run with --pg-prepared-statements=false"
+                    );
+                }
+                self.statements.lock().expect("not poisoned").clear();
+                work(false).await
+            }
+            other => other,
+        }
+    }
+}
