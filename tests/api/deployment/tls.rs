@@ -21,7 +21,8 @@ struct TlsServer {
 }
 
 /// A CA, the server's certificate for `localhost` only, a client
-/// certificate for the role `certuser`, and an unrelated CA, written as
+/// certificate for the role `certuser`, and an unrelated CA with a client
+/// certificate of its own for that role, written as
 /// PEM files into `certs` (the server's key readable by `postgres` alone).
 fn make_certificates(certs: &str) {
     let _ = std::fs::remove_dir_all(certs);
@@ -36,21 +37,23 @@ fn make_certificates(certs: &str) {
         (cert, Issuer::new(params, key))
     };
     let (ca_cert, ca) = new_ca("orderly test CA");
-    let (other_ca_cert, _) = new_ca("an unrelated CA");
-    let leaf = |names: Vec<String>, common_name: &str, file: &str| {
+    let (other_ca_cert, other_ca) = new_ca("an unrelated CA");
+    let leaf = |names: Vec<String>, common_name: &str, file: &str, ca: &Issuer<'_, KeyPair>| {
         let mut params = CertificateParams::new(names).unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
         let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
+        let cert = params.signed_by(&key, ca).unwrap();
         write(&format!("{file}.crt"), &cert.pem());
         write(&format!("{file}.key"), &key.serialize_pem());
     };
     write("ca.crt", &ca_cert.pem());
     write("other-ca.crt", &other_ca_cert.pem());
-    leaf(vec!["localhost".into()], "localhost", "server");
-    leaf(Vec::new(), "certuser", "client");
+    leaf(vec!["localhost".into()], "localhost", "server", &ca);
+    leaf(Vec::new(), "certuser", "client", &ca);
+    // The same role's name, but signed by a CA the server does not trust.
+    leaf(Vec::new(), "certuser", "stranger", &other_ca);
     for (file, mode) in [
         ("server.key", "600"),
         ("server.crt", "644"),
@@ -167,7 +170,19 @@ async fn every_sslmode_connects_as_libpq_would_and_every_failure_says_which_host
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let (code, stderr) = migrate(&url("localhost", "certuser", &full)).await;
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("requires a valid client certificate"),
+        "{stderr}"
+    );
+    let stranger = format!("{full}&sslcert={certs}/stranger.crt&sslkey={certs}/stranger.key");
+    let (code, stderr) = migrate(&url("localhost", "certuser", &stranger)).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!(
+            "localhost:{port}: TLS: the server refused the client certificate (UnknownCA)"
+        )),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
