@@ -75,15 +75,28 @@ fn run(command: &str, args: &[&str]) {
 /// rejected by pg_hba.conf, and `certuser` logs in by its client
 /// certificate alone.
 fn tls_only_server(name: &str, port: u16) -> TlsServer {
+    let hba = "local all all trust\n\
+               hostssl all certuser 127.0.0.1/32 cert\n\
+               hostssl all all 127.0.0.1/32 trust\n\
+               hostnossl all all 127.0.0.1/32 reject\n";
+    tls_server(name, port, hba)
+}
+
+/// A server that offers TLS and takes clear text too, as most do.
+fn tls_offering_server(name: &str, port: u16) -> TlsServer {
+    tls_server(
+        name,
+        port,
+        "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+    )
+}
+
+fn tls_server(name: &str, port: u16, hba: &str) -> TlsServer {
     let certs = format!("/tmp/orderly-test-{name}-certs");
     make_certificates(&certs);
     let conf = format!(
         "ssl = on\nssl_cert_file = '{certs}/server.crt'\nssl_key_file = '{certs}/server.key'\nssl_ca_file = '{certs}/ca.crt'\n"
     );
-    let hba = "local all all trust\n\
-               hostssl all certuser 127.0.0.1/32 cert\n\
-               hostssl all all 127.0.0.1/32 trust\n\
-               hostnossl all all 127.0.0.1/32 reject\n";
     let cluster = Cluster::lone(name, port, &conf, Some(hba));
     TlsServer {
         cluster,
@@ -185,11 +198,10 @@ async fn every_sslmode_connects_as_libpq_would_and_every_failure_says_which_host
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_service_on_a_tls_only_server_encrypts_every_connection() {
-    let server = tls_only_server("tls-service", 26232);
-    let full = server.verify_full();
-    let app = OrderlyProcess::start_on_url(&server.url("localhost", "postgres", &full), &[]).await;
+/// Starts the service on `url` and has it create and read; then counts
+/// its connections on `server` that are encrypted and that are not.
+async fn the_service_connections_on(server: &TlsServer, url: &str) -> (i64, i64) {
+    let app = OrderlyProcess::start_on_url(url, &[]).await;
     let created = app
         .client
         .post(app.url("/api/v1/users"))
@@ -197,7 +209,7 @@ async fn the_service_on_a_tls_only_server_encrypts_every_connection() {
         .send()
         .await
         .unwrap();
-    assert_eq!(created.status(), 201);
+    assert!(created.status() == 201 || created.status() == 409);
     let got = app
         .client
         .get(app.url("/api/v1/users"))
@@ -205,7 +217,6 @@ async fn the_service_on_a_tls_only_server_encrypts_every_connection() {
         .await
         .unwrap();
     assert_eq!(got.status(), 200);
-
     let count = |encrypted: bool| {
         format!(
             "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
@@ -213,16 +224,36 @@ async fn the_service_on_a_tls_only_server_encrypts_every_connection() {
         )
     };
     let primary = &server.cluster;
-    let encrypted: i64 = primary
+    let encrypted = primary
         .sql(Node::Primary, &count(true))
         .await
         .parse()
         .unwrap();
-    let clear: i64 = primary
+    let clear = primary
         .sql(Node::Primary, &count(false))
         .await
         .parse()
         .unwrap();
+    (encrypted, clear)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_encrypts_every_connection_with_verify_full_and_by_default_where_tls_is_offered(
+) {
+    let server = tls_only_server("tls-service", 26232);
+    let full = server.url("localhost", "postgres", &server.verify_full());
+    let (encrypted, clear) = the_service_connections_on(&server, &full).await;
     assert!(encrypted >= 2, "{encrypted} encrypted connections");
     assert_eq!(clear, 0);
+
+    // No sslmode at all (libpq's `prefer`), on a server that would also
+    // take clear text: TLS, because the server offers it.
+    let server = tls_offering_server("tls-offered", 26242);
+    let plain_url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
+    let (encrypted, clear) = the_service_connections_on(&server, &plain_url).await;
+    assert!(encrypted >= 2, "{encrypted} encrypted connections");
+    assert_eq!(
+        clear, 0,
+        "prefer connected in clear text although TLS was offered"
+    );
 }
