@@ -188,11 +188,11 @@ impl PgConn {
         sql: &'static str,
         params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
-        self.run(
-            limit,
-            self.unnamed_if_gone(|prepared| self.rows(sql, params, prepared)),
-        )
-        .await
+        let work = |prepared| async move {
+            let statement = self.statement(sql, prepared).await?;
+            self.rows(sql, statement.as_ref(), params).await
+        };
+        self.run(limit, self.unnamed_if_gone(work)).await
     }
 
     /// Runs one statement that commits on its own and, right behind it,
@@ -204,8 +204,8 @@ impl PgConn {
         params: &[&dyn Param],
     ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
         let work = |prepared| async move {
-            self.ready(sql, prepared).await?;
-            self.then_position(self.rows(sql, params, prepared), prepared)
+            let statement = self.statement(sql, prepared).await?;
+            self.then_position(self.rows(sql, statement.as_ref(), params), prepared)
                 .await
         };
         self.run(limit, self.unnamed_if_gone(work)).await
@@ -243,15 +243,16 @@ impl PgConn {
     /// the primary's WAL position: sent before either answer is awaited, so
     /// the server reads it after `first` has committed, with no round trip
     /// in between. `first` must send its request when first polled (a
-    /// statement made `ready`, or a simple query). Its own result decides
+    /// statement prepared already, or a simple query). Its own result decides
     /// success; the position's read may fail on its own (`None`).
     async fn then_position<T>(
         &self,
         first: impl Future<Output = Result<T, tokio_postgres::Error>>,
         prepared: bool,
     ) -> Result<(T, Option<LogPosition>), tokio_postgres::Error> {
-        self.ready(WAL_POSITION, prepared).await?;
-        let (first, position) = tokio::join!(first, self.rows(WAL_POSITION, &[], prepared));
+        let position = self.statement(WAL_POSITION, prepared).await?;
+        let (first, position) =
+            tokio::join!(first, self.rows(WAL_POSITION, position.as_ref(), &[]));
         let first = first?;
         let read = position.and_then(|rows| match rows.first() {
             Some(row) => row.try_get::<_, PgLsn>(0).map(Some),

@@ -27,16 +27,29 @@ impl PgConn {
         Ok(statement)
     }
 
-    /// Runs `sql` with `params`: by its prepared statement (`prepared`),
-    /// or unnamed with its types given. Sends its request when first
-    /// polled if the statement is prepared already (`ready`), or unnamed.
+    /// The statement to run `sql` by: prepared once on this connection
+    /// (`prepared`), or `None` to send it unnamed.
+    pub(super) async fn statement(
+        &self,
+        sql: &'static str,
+        prepared: bool,
+    ) -> Result<Option<Statement>, tokio_postgres::Error> {
+        match prepared {
+            true => self.prepared(sql).await.map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// Runs `sql` with `params`, by `statement` or unnamed with its types
+    /// given. Sends its request when first polled, so a statement
+    /// pipelined behind another keeps its place.
     pub(super) async fn rows(
         &self,
         sql: &'static str,
+        statement: Option<&Statement>,
         params: &[&dyn Param],
-        prepared: bool,
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        if !prepared {
+        let Some(statement) = statement else {
             let typed = params.iter().map(|p| (p.as_sql(), p.pg_type()));
             return self
                 .client
@@ -44,27 +57,13 @@ impl PgConn {
                 .await?
                 .try_collect()
                 .await;
-        }
-        let statement = self.prepared(sql).await?;
+        };
         let values = params.iter().map(|p| p.as_sql());
         self.client
-            .query_raw(&statement, values)
+            .query_raw(statement, values)
             .await?
             .try_collect()
             .await
-    }
-
-    /// Prepares `sql` now, where statements are prepared: what a statement
-    /// pipelined behind another needs, so that it is sent at once.
-    pub(super) async fn ready(
-        &self,
-        sql: &'static str,
-        prepared: bool,
-    ) -> Result<(), tokio_postgres::Error> {
-        if prepared {
-            self.prepared(sql).await?;
-        }
-        Ok(())
     }
 
     pub(super) fn prepares(&self) -> bool {
