@@ -39,7 +39,7 @@ enum Command {
     /// Apply migrations, then serve the API (the default).
     Serve(ServeSettings),
     /// Apply pending migrations and exit.
-    Migrate,
+    Migrate(MigrateArgs),
     /// Create, list and revoke API keys (in the database every instance reads).
     Keys {
         #[command(subcommand)]
@@ -51,7 +51,7 @@ enum Command {
 #[derive(Debug, Clone)]
 pub enum Task {
     Serve(Box<Settings>),
-    Migrate(CommonSettings),
+    Migrate(CommonSettings, MigrateArgs),
     Keys(CommonSettings, KeysCommand),
 }
 
@@ -60,7 +60,7 @@ impl Cli {
         match self.command {
             None => Task::Serve(Box::new(Settings::of(self.common, self.serve))),
             Some(Command::Serve(serve)) => Task::Serve(Box::new(Settings::of(self.common, serve))),
-            Some(Command::Migrate) => Task::Migrate(self.common),
+            Some(Command::Migrate(how)) => Task::Migrate(self.common, how),
             Some(Command::Keys { action }) => Task::Keys(self.common, action),
         }
     }
@@ -93,6 +93,22 @@ pub enum KeysCommand {
     /// closed, even with every key revoked; with no key left after this,
     /// it runs open again where serving allows anonymous access (loopback).
     ForgetRevoked,
+}
+
+/// How `orderly migrate` goes about it.
+#[derive(Debug, Clone, Copy, Args, PartialEq, Eq)]
+pub struct MigrateArgs {
+    /// Take over the users, orders and order_items tables of another
+    /// service implementing this API (PostgreSQL only): print the plan,
+    /// check the rows against orderly's rules, add only what orderly needs
+    /// (safe on a live database), and record the baseline. Never drops or
+    /// rewrites the old service's tables or rows.
+    #[arg(long)]
+    pub adopt: bool,
+    /// With --adopt: print the plan and the rows that stop it, and change
+    /// nothing.
+    #[arg(long, requires = "adopt")]
+    pub dry_run: bool,
 }
 
 /// Every command's settings: the database, and the log.

@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
     let log_writer = orderly::telemetry::init(cli.log_format());
     let result = match cli.task() {
         Task::Serve(settings) => serve(&settings).await,
-        Task::Migrate(settings) => migrate(&settings).await,
+        Task::Migrate(settings, how) => migrate(&settings, how).await,
         Task::Keys(settings, action) => orderly::admin::keys(&settings, &action).await,
     };
     // The log's last lines first, then the error that ends it.

@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::app::App;
-use crate::config::{CommonSettings, ReplicaSettings, Settings};
+use crate::config::{CommonSettings, DatabaseTarget, MigrateArgs, ReplicaSettings, Settings};
 use crate::http::router;
 use crate::storage;
 
@@ -162,9 +162,22 @@ pub async fn open_app(settings: &CommonSettings) -> anyhow::Result<App> {
     load_app(stores, false).await
 }
 
-/// Applies pending migrations and returns: `orderly migrate`.
-pub async fn migrate(settings: &CommonSettings) -> anyhow::Result<()> {
-    open_stores(settings).await.map(drop)
+/// `orderly migrate`: applies pending migrations and returns; with
+/// `--adopt`, takes over another service's tables first (PostgreSQL).
+pub async fn migrate(settings: &CommonSettings, how: MigrateArgs) -> anyhow::Result<()> {
+    if !how.adopt {
+        return open_stores(settings).await.map(drop);
+    }
+    match settings.database.target()? {
+        DatabaseTarget::Postgres(url) => {
+            storage::postgres::adopt(&url, &settings.postgres, how.dry_run, &mut std::io::stdout())
+                .await
+        }
+        DatabaseTarget::Sqlite(path) => anyhow::bail!(
+            "nothing to adopt in {}: an SQLite database is orderly's embedded default, only ever              made by orderly itself; --adopt takes over another service's PostgreSQL tables.              `orderly migrate` applies pending migrations here",
+            path.display()
+        ),
+    }
 }
 
 async fn open_stores(settings: &CommonSettings) -> anyhow::Result<storage::Stores> {

@@ -47,8 +47,30 @@ fn serve_is_the_default_command_and_takes_its_flags_before_or_after_the_word_ser
     assert_eq!(named.http.bind.to_string(), "localhost:9001");
     assert!(matches!(
         Cli::parse_from(["orderly", "migrate"]).task(),
-        Task::Migrate(_)
+        Task::Migrate(
+            _,
+            MigrateArgs {
+                adopt: false,
+                dry_run: false
+            }
+        )
     ));
+}
+
+#[test]
+fn migrate_adopts_with_a_dry_run_only_beside_adopt() {
+    assert!(matches!(
+        Cli::parse_from(["orderly", "migrate", "--adopt", "--dry-run"]).task(),
+        Task::Migrate(
+            _,
+            MigrateArgs {
+                adopt: true,
+                dry_run: true
+            }
+        )
+    ));
+    let alone = Cli::try_parse_from(["orderly", "migrate", "--dry-run"]).unwrap_err();
+    assert!(alone.to_string().contains("--adopt"), "{alone}");
 }
 
 #[test]

@@ -43,8 +43,9 @@ pub struct ActiveKeys {
 
 /// The active keys, plus the oldest key whether revoked or not: one row
 /// that says keys were issued. Its columns: `id, role, digest, active`.
-pub(super) const ACTIVE_KEYS: &str = "SELECT id, role, digest, revoked_at IS NULL FROM api_keys
-    WHERE revoked_at IS NULL OR id = (SELECT min(id) FROM api_keys)";
+pub(super) const ACTIVE_KEYS: &str =
+    "SELECT id, role, digest, revoked_at IS NULL FROM orderly_api_keys
+    WHERE revoked_at IS NULL OR id = (SELECT min(id) FROM orderly_api_keys)";
 
 /// `ACTIVE_KEYS`' rows, each as `(id, role, digest, active)`.
 pub(super) fn active_keys_from<'r>(

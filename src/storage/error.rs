@@ -16,7 +16,7 @@ pub enum Constraint {
     UserEmailUnique,
     /// `orders_user_fk`: every order belongs to an existing user.
     OrderUser,
-    /// `idempotency_keys_pk`: one stored response per route and key.
+    /// `orderly_idempotency_keys_pk`: one stored response per route and key.
     IdempotencyKeyUnique,
 }
 
@@ -32,12 +32,27 @@ impl Constraint {
         match self {
             Self::UserEmailUnique => "users_email_lower_key",
             Self::OrderUser => "orders_user_fk",
-            Self::IdempotencyKeyUnique => "idempotency_keys_pk",
+            Self::IdempotencyKeyUnique => "orderly_idempotency_keys_pk",
+        }
+    }
+
+    /// The name PostgreSQL itself gives the same constraint when a schema
+    /// declares it without one (`email text UNIQUE`, `user_id integer
+    /// REFERENCES users`), as a database adopted from another service has
+    /// it: PostgreSQL derives it from the table and column, so it means
+    /// exactly this. `orderly migrate --adopt` refuses other names.
+    pub fn default_name(self) -> Option<&'static str> {
+        match self {
+            Self::UserEmailUnique => Some("users_email_key"),
+            Self::OrderUser => Some("orders_user_id_fkey"),
+            Self::IdempotencyKeyUnique => None,
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == name)
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == name || c.default_name() == Some(name))
     }
 }
 
@@ -72,6 +87,14 @@ mod tests {
         for c in Constraint::ALL {
             assert_eq!(Constraint::from_name(c.name()), Some(c));
         }
+        assert_eq!(
+            Constraint::from_name("users_email_key"),
+            Some(Constraint::UserEmailUnique)
+        );
+        assert_eq!(
+            Constraint::from_name("orders_user_id_fkey"),
+            Some(Constraint::OrderUser)
+        );
         assert_eq!(Constraint::from_name("users_pk"), None);
         assert_eq!(Constraint::from_name("orders_total_nonnegative"), None);
     }

@@ -1,7 +1,7 @@
 //! Versioned migrations, embedded in the binary, and the one way both
 //! backends apply them: inside a single transaction that holds the
 //! backend's migration lock (so instances starting at once take turns),
-//! each pending migration in order, recorded in `schema_migrations`.
+//! each pending migration in order, recorded in `orderly_migrations`.
 //! Applying twice is a no-op; a failure leaves nothing half-applied.
 
 use std::collections::BTreeSet;
@@ -46,15 +46,20 @@ macro_rules! embedded {
                 name: "api_keys",
                 sql: include_str!(concat!($dir, "/0004_api_keys.sql")),
             },
+            $crate::storage::migrations::Migration {
+                version: 5,
+                name: "orderly_bookkeeping_names",
+                sql: include_str!(concat!($dir, "/0005_orderly_bookkeeping_names.sql")),
+            },
         ]
     };
 }
 pub(crate) use embedded;
 
 /// A backend's migration transaction, already begun and holding the
-/// migration lock, with `schema_migrations` present.
+/// migration lock, with `orderly_migrations` present.
 pub(crate) trait MigrationTx {
-    /// The versions `schema_migrations` records.
+    /// The versions `orderly_migrations` records.
     fn applied(&mut self) -> impl Future<Output = anyhow::Result<BTreeSet<i64>>> + Send;
     /// Runs `migration`'s SQL and records it.
     fn apply(&mut self, migration: &Migration) -> impl Future<Output = anyhow::Result<()>> + Send;

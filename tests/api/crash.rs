@@ -85,7 +85,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
     let orders_before_retry = scalar("SELECT COUNT(*) FROM orders").await;
     assert_eq!(
         orders_before_retry,
-        scalar("SELECT COUNT(*) FROM idempotency_keys").await
+        scalar("SELECT COUNT(*) FROM orderly_idempotency_keys").await
     );
     for (key, id) in &acknowledged {
         let found = db
@@ -125,7 +125,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
         "one order per key, no more"
     );
     assert_eq!(
-        scalar("SELECT COUNT(*) FROM idempotency_keys").await,
+        scalar("SELECT COUNT(*) FROM orderly_idempotency_keys").await,
         orders
     );
     println!(

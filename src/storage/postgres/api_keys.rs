@@ -14,11 +14,12 @@ use crate::storage::{ApiKeyStore, StoreResult};
 
 // The shared connections cache statements by their static text, so each
 // statement is spelled out whole.
-const INSERT: &str = "INSERT INTO api_keys (name, role, digest) VALUES ($1, $2, $3)
+const INSERT: &str = "INSERT INTO orderly_api_keys (name, role, digest) VALUES ($1, $2, $3)
     RETURNING id, name, role, created_at, last_used_at, revoked_at";
 const LIST: &str = "SELECT id, name, role, created_at, last_used_at, revoked_at
-    FROM api_keys ORDER BY id";
-const REVOKE: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
+    FROM orderly_api_keys ORDER BY id";
+const REVOKE: &str =
+    "UPDATE orderly_api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
     RETURNING id, name, role, created_at, last_used_at, revoked_at";
 
 fn from_row(row: &Row) -> ApiKey {
@@ -66,12 +67,12 @@ impl ApiKeyStore for PgStore {
     }
 
     async fn forget_revoked_keys(&self) -> StoreResult<u64> {
-        let sql = "DELETE FROM api_keys WHERE revoked_at IS NOT NULL RETURNING id";
+        let sql = "DELETE FROM orderly_api_keys WHERE revoked_at IS NOT NULL RETURNING id";
         Ok(self.writers.query(sql, &[]).await?.len() as u64)
     }
 
     async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
-        let sql = "UPDATE api_keys SET last_used_at = $2
+        let sql = "UPDATE orderly_api_keys SET last_used_at = $2
                    WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
         self.writers.query(sql, &[&id, &at]).await?;
         Ok(())

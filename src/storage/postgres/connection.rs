@@ -189,7 +189,7 @@ impl PgConn {
         params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
         let work = |prepared| async move {
-            let statement = self.statement(sql, prepared).await?;
+            let statement = self.statement(sql, params, prepared).await?;
             self.rows(sql, statement.as_ref(), params).await
         };
         self.run(limit, self.unnamed_if_gone(work)).await
@@ -204,7 +204,7 @@ impl PgConn {
         params: &[&dyn Param],
     ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
         let work = |prepared| async move {
-            let statement = self.statement(sql, prepared).await?;
+            let statement = self.statement(sql, params, prepared).await?;
             self.then_position(self.rows(sql, statement.as_ref(), params), prepared)
                 .await
         };
@@ -250,7 +250,7 @@ impl PgConn {
         first: impl Future<Output = Result<T, tokio_postgres::Error>>,
         prepared: bool,
     ) -> Result<(T, Option<LogPosition>), tokio_postgres::Error> {
-        let position = self.statement(WAL_POSITION, prepared).await?;
+        let position = self.statement(WAL_POSITION, &[], prepared).await?;
         let (first, position) =
             tokio::join!(first, self.rows(WAL_POSITION, position.as_ref(), &[]));
         let first = first?;

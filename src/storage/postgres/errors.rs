@@ -35,3 +35,19 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
         StoreError::other("PostgreSQL query failed", e)
     }
 }
+
+/// Whether `e` is the server's "value out of range" for a column: what an
+/// id beyond 2^31 - 1 meets in an adopted schema's `integer` id columns.
+pub(super) fn is_out_of_range(e: &StoreError) -> bool {
+    let StoreError::Other(e) = e else {
+        return false;
+    };
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(|e| e.code())
+            .is_some_and(|code| {
+                *code == tokio_postgres::error::SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+            })
+    })
+}

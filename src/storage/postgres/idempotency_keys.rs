@@ -21,11 +21,12 @@ const TRY_LOCK: &str = "SELECT pg_try_advisory_xact_lock(hashtextextended(
 
 const SELECT: &str =
     "SELECT fingerprint, response_status, response_headers, response_body, created_at
-       FROM idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
+       FROM orderly_idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
 
 /// Deletes the row stored under `key`, inside a transaction.
 pub(super) async fn delete(on: &impl Statements, key: &IdempotencyKey) -> StoreResult<()> {
-    let sql = "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
+    let sql =
+        "DELETE FROM orderly_idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
     on.query(sql, &[&key.owner, &key.scope, &key.key]).await?;
     Ok(())
 }
@@ -36,7 +37,7 @@ pub(super) async fn insert(
     key: &IdempotencyKey,
     response: &SavedResponse,
 ) -> StoreResult<()> {
-    let sql = "INSERT INTO idempotency_keys
+    let sql = "INSERT INTO orderly_idempotency_keys
             (api_key_id, scope, key, fingerprint, response_status, response_headers, response_body)
         VALUES ($1, $2, $3, $4, $5, $6, $7)";
     let status = response.status as i16;
@@ -88,8 +89,8 @@ impl IdempotencyStore for PgStore {
         // waits on a row lock must not hold up the requests queued behind it.
         let conn = pool::get(&self.pool).await?;
         let sql = "WITH deleted AS (
-                       DELETE FROM idempotency_keys WHERE ctid IN (
-                           SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)
+                       DELETE FROM orderly_idempotency_keys WHERE ctid IN (
+                           SELECT ctid FROM orderly_idempotency_keys WHERE created_at < $1 LIMIT $2)
                        RETURNING 1)
                    SELECT count(*) FROM deleted";
         let deleted = conn

@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::config::{DatabaseSettings, PostgresSettings};
 use crate::storage::StoreError;
 
+mod adopt;
 mod api_keys;
 mod connect;
 mod connection;
@@ -23,6 +24,7 @@ mod driver;
 mod errors;
 mod health;
 mod idempotency_keys;
+mod ids;
 mod migrations;
 mod orders;
 mod param;
@@ -36,6 +38,7 @@ mod unit_of_work;
 mod url;
 mod users;
 
+pub use adopt::adopt;
 pub use migrations::{migrate, MIGRATIONS};
 pub use replicas::CHECK_EVERY as REPLICA_CHECK_EVERY;
 

@@ -9,9 +9,13 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
+use super::errors::is_out_of_range;
+use super::ids;
 use super::PgStore;
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
-use crate::storage::{OrderFilter, OrderStore, ReadFrom, StoreResult, Written};
+use crate::storage::{
+    Constraint, OrderFilter, OrderStore, ReadFrom, StoreError, StoreResult, Written,
+};
 
 /// The order-with-items query followed by `$tail`, as one `'static` string
 /// (statements are prepared once per connection, keyed by their text).
@@ -63,8 +67,8 @@ fn from_row(row: &Row) -> Order {
 /// An order from the first seven columns of `row`, with these items.
 fn order_with(row: &Row, items: Vec<StoredItem>) -> Order {
     Order {
-        id: row.get(0),
-        user_id: row.get(1),
+        id: ids::id(row, 0),
+        user_id: ids::id(row, 1),
         status: row.get(2),
         currency: row.get(3),
         total: row.get(4),
@@ -132,7 +136,13 @@ pub(super) async fn insert(on: &impl Statements, new: &NewOrder) -> StoreResult<
     let params = InsertParams::of(new);
     let row = on
         .query_one(INSERT_ORDER_WITH_ITEMS, &params.as_params())
-        .await?;
+        .await
+        .map_err(|e| match is_out_of_range(&e) {
+            // The only value here that can exceed its column: a user id
+            // beyond an adopted schema's `integer` ids, which no user has.
+            true => StoreError::Violates(Constraint::OrderUser),
+            false => e,
+        })?;
     Ok(created(&row, new))
 }
 

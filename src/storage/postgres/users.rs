@@ -5,13 +5,14 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
+use super::ids;
 use super::PgStore;
 use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
 use crate::storage::{ReadFrom, StoreResult, UserStore, Written};
 
 fn from_row(row: &Row) -> User {
     User {
-        id: row.get(0),
+        id: ids::id(row, 0),
         email: row.get(1),
         name: row.get(2),
         created_at: row.get(3),

@@ -31,7 +31,7 @@ impl ApiKeyStore for SqliteStore {
         digest: &KeyDigest,
     ) -> StoreResult<ApiKey> {
         let row = sqlx::query(
-            "INSERT INTO api_keys (name, role, digest, created_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO orderly_api_keys (name, role, digest, created_at) VALUES (?, ?, ?, ?)
              RETURNING id, name, role, created_at, last_used_at, revoked_at",
         )
         .bind(name.as_str())
@@ -47,7 +47,7 @@ impl ApiKeyStore for SqliteStore {
     async fn list_keys(&self) -> StoreResult<Vec<ApiKey>> {
         let rows = sqlx::query(
             "SELECT id, name, role, created_at, last_used_at, revoked_at
-             FROM api_keys ORDER BY id",
+             FROM orderly_api_keys ORDER BY id",
         )
         .fetch_all(&mut *self.reader.acquire().await?)
         .await
@@ -57,7 +57,7 @@ impl ApiKeyStore for SqliteStore {
 
     async fn revoke_key(&self, id: i64) -> StoreResult<Option<ApiKey>> {
         let row = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?
+            "UPDATE orderly_api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?
              RETURNING id, name, role, created_at, last_used_at, revoked_at",
         )
         .bind(micros(Utc::now()))
@@ -79,7 +79,7 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn forget_revoked_keys(&self) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM api_keys WHERE revoked_at IS NOT NULL")
+        let done = sqlx::query("DELETE FROM orderly_api_keys WHERE revoked_at IS NOT NULL")
             .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(db_error)?;
@@ -88,7 +88,7 @@ impl ApiKeyStore for SqliteStore {
 
     async fn record_key_use(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE api_keys SET last_used_at = ?
+            "UPDATE orderly_api_keys SET last_used_at = ?
              WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
         )
         .bind(micros(at))

@@ -13,10 +13,10 @@ const COLUMN_CONSTRAINTS: &[(&str, &str)] = &[
     ("orders.id", "orders_pk"),
     ("order_items.order_id, order_items.line", "order_items_pk"),
     (
-        "idempotency_keys.api_key_id, idempotency_keys.scope, idempotency_keys.key",
-        "idempotency_keys_pk",
+        "orderly_idempotency_keys.api_key_id, orderly_idempotency_keys.scope, orderly_idempotency_keys.key",
+        "orderly_idempotency_keys_pk",
     ),
-    ("api_keys.digest", "api_keys_digest_unique"),
+    ("orderly_api_keys.digest", "orderly_api_keys_digest_unique"),
 ];
 
 /// The SQLite result codes that mean "another connection holds the lock":
@@ -78,8 +78,8 @@ mod tests {
                 Some("users_email_lower_key"),
             ),
             (
-                "UNIQUE constraint failed: idempotency_keys.api_key_id, idempotency_keys.scope, idempotency_keys.key",
-                Some("idempotency_keys_pk"),
+                "UNIQUE constraint failed: orderly_idempotency_keys.api_key_id, orderly_idempotency_keys.scope, orderly_idempotency_keys.key",
+                Some("orderly_idempotency_keys_pk"),
             ),
             ("UNIQUE constraint failed: users.id", Some("users_pk")),
             (

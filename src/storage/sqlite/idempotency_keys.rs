@@ -14,13 +14,15 @@ use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
 
 /// Deletes the row stored under `key`, inside a transaction.
 pub(super) async fn delete(conn: &mut SqliteConnection, key: &IdempotencyKey) -> StoreResult<()> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?")
-        .bind(key.owner)
-        .bind(key.scope)
-        .bind(&key.key)
-        .execute(conn)
-        .await
-        .map_err(db_error)?;
+    sqlx::query(
+        "DELETE FROM orderly_idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?",
+    )
+    .bind(key.owner)
+    .bind(key.scope)
+    .bind(&key.key)
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -31,7 +33,7 @@ pub(super) async fn insert(
     response: &SavedResponse,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO idempotency_keys
+        "INSERT INTO orderly_idempotency_keys
              (api_key_id, scope, key, fingerprint, response_status, response_headers,
               response_body, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -56,7 +58,7 @@ impl IdempotencyStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT fingerprint, response_status, response_headers, response_body, created_at
-             FROM idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?",
+             FROM orderly_idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?",
         )
         .bind(key.owner)
         .bind(key.scope)
@@ -81,8 +83,8 @@ impl IdempotencyStore for SqliteStore {
 
     async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
         let deleted = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE rowid IN (
-                 SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
+            "DELETE FROM orderly_idempotency_keys WHERE rowid IN (
+                 SELECT rowid FROM orderly_idempotency_keys WHERE created_at < ? LIMIT ?)",
         )
         .bind(micros(cutoff))
         .bind(i64::from(batch))

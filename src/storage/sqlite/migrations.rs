@@ -50,8 +50,9 @@ async fn apply_in_transaction(
     conn: &mut SqliteConnection,
     migrations: &[Migration],
 ) -> anyhow::Result<()> {
+    move_history_of_old_releases(conn).await?;
     sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+        "CREATE TABLE IF NOT EXISTS orderly_migrations (
              version    INTEGER PRIMARY KEY,
              name       TEXT NOT NULL,
              applied_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000000 AS INTEGER)))",
@@ -73,11 +74,28 @@ async fn apply_in_transaction(
     Ok(())
 }
 
+/// Releases before 0.5 kept their history in `schema_migrations`; an
+/// embedded SQLite file is only ever orderly's, so that table is ours.
+async fn move_history_of_old_releases(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table'
+         AND name IN ('schema_migrations', 'orderly_migrations')",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if tables == ["schema_migrations"] {
+        sqlx::raw_sql("ALTER TABLE schema_migrations RENAME TO orderly_migrations")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 struct Migrating<'a>(&'a mut SqliteConnection);
 
 impl MigrationTx for Migrating<'_> {
     async fn applied(&mut self) -> anyhow::Result<BTreeSet<i64>> {
-        let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM orderly_migrations")
             .fetch_all(&mut *self.0)
             .await?;
         Ok(versions.into_iter().collect())
@@ -85,7 +103,7 @@ impl MigrationTx for Migrating<'_> {
 
     async fn apply(&mut self, m: &Migration) -> anyhow::Result<()> {
         sqlx::raw_sql(m.sql).execute(&mut *self.0).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
+        sqlx::query("INSERT INTO orderly_migrations (version, name) VALUES (?, ?)")
             .bind(m.version)
             .bind(m.name)
             .execute(&mut *self.0)

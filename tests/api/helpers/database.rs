@@ -252,9 +252,11 @@ impl DbPool {
     pub async fn age_idempotency_keys(&self) {
         self.execute(match self {
             Self::Postgres(_) => {
-                "UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'"
+                "UPDATE orderly_idempotency_keys SET created_at = created_at - interval '25 hours'"
             }
-            Self::Sqlite(_) => "UPDATE idempotency_keys SET created_at = created_at - 90000000000",
+            Self::Sqlite(_) => {
+                "UPDATE orderly_idempotency_keys SET created_at = created_at - 90000000000"
+            }
         })
         .await;
     }

@@ -57,10 +57,10 @@ const SHAPE: &str = "WITH ns AS (SELECT current_schema()::regnamespace AS oid),
                                 t.tgenabled)
             FROM rel JOIN pg_trigger t ON t.tgrelid = rel.oid
         UNION ALL SELECT 'function ' || proname FROM pg_proc p, ns WHERE p.pronamespace = ns.oid
-        UNION ALL SELECT 'migration ' || version FROM schema_migrations) objects";
+        UNION ALL SELECT 'migration ' || version FROM orderly_migrations) objects";
 
 /// Whether any catalog row describing the current schema (or any row of
-/// `schema_migrations`) was written after transaction `$1`: DDL writes new
+/// `orderly_migrations`) was written after transaction `$1`: DDL writes new
 /// catalog rows; deleting rows, restarting sequences, renaming the schema
 /// and the database's own vacuuming do not.
 const CHANGED_SINCE: &str = "WITH ns AS (SELECT current_schema()::regnamespace AS oid),
@@ -73,7 +73,7 @@ const CHANGED_SINCE: &str = "WITH ns AS (SELECT current_schema()::regnamespace A
         UNION ALL SELECT i.xmin FROM pg_index i JOIN rel ON i.indexrelid = rel.oid
         UNION ALL SELECT t.xmin FROM pg_trigger t JOIN rel ON t.tgrelid = rel.oid
         UNION ALL SELECT p.xmin FROM pg_proc p, ns WHERE p.pronamespace = ns.oid
-        UNION ALL SELECT xmin FROM schema_migrations) written
+        UNION ALL SELECT xmin FROM orderly_migrations) written
       WHERE age(written.xmin) < age(($1 % 4294967296)::text::xid))";
 
 /// One statement that deletes every row but the migrations' own: foreign
@@ -84,7 +84,7 @@ const EMPTYING: &str =
     "SELECT 'WITH ' || string_agg(format('d%s AS (DELETE FROM %I)', oid, relname), ', ')
         || ' SELECT 1'
     FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'
-        AND relname <> 'schema_migrations'";
+        AND relname <> 'orderly_migrations'";
 
 pub fn admin_url() -> String {
     std::env::var(PG_URL_VAR).unwrap_or_else(|_| PG_DEFAULT_URL.to_owned())

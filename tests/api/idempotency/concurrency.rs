@@ -165,7 +165,7 @@ mod postgres_only {
 
         app.db_pool
             .execute(
-                "INSERT INTO idempotency_keys
+                "INSERT INTO orderly_idempotency_keys
                      (scope, key, fingerprint, response_status, response_headers, response_body)
                  VALUES ('POST /api/v1/users', 'bypassed', '\\x00', 201, '[]', '\\x00')",
             )

@@ -22,7 +22,7 @@ async fn an_expired_key_executes_again(app: TestApp) {
         "a key older than 24 hours is not replayed"
     );
     assert_ne!(again.json()["id"], first.json()["id"]);
-    assert_eq!(app.db_pool.count("idempotency_keys").await, 1);
+    assert_eq!(app.db_pool.count("orderly_idempotency_keys").await, 1);
 }
 
 fn purge_every_50_ms(settings: &mut Settings) {
@@ -45,14 +45,14 @@ async fn expired_keys_are_purged_in_the_background(app: TestApp) {
     .await;
 
     for _ in 0..100 {
-        if app.db_pool.count("idempotency_keys").await == 1 {
+        if app.db_pool.count("orderly_idempotency_keys").await == 1 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!(
         "the expired key was never purged (keys: {})",
-        app.db_pool.count("idempotency_keys").await
+        app.db_pool.count("orderly_idempotency_keys").await
     );
 }
 

@@ -122,7 +122,7 @@ async fn a_failed_request_stores_nothing_so_a_retry_executes(app: TestApp) {
         "email taken",
     )
     .await;
-    assert_eq!(app.db_pool.count("idempotency_keys").await, 0);
+    assert_eq!(app.db_pool.count("orderly_idempotency_keys").await, 0);
     app.delete(&format!("{USERS}/{}", taken["id"])).await;
     // At once: the failed request's claim is over when it answers.
     let retry = Answer::of(app.post_with_key(USERS, "key-1", body).await).await;
@@ -135,7 +135,7 @@ async fn a_failed_request_stores_nothing_so_a_retry_executes(app: TestApp) {
         "unknown user",
     )
     .await;
-    assert_eq!(app.db_pool.count("idempotency_keys").await, 1);
+    assert_eq!(app.db_pool.count("orderly_idempotency_keys").await, 1);
     app.db_pool
         .execute("INSERT INTO users (id, email, name) VALUES (424242, 'late@example.com', 'Late')")
         .await;

@@ -33,7 +33,7 @@ async fn a_failure_between_order_and_items_leaves_nothing_and_the_service_serves
 
     assert_eq!(app.db_pool.count("orders").await, 0);
     assert_eq!(app.db_pool.count("order_items").await, 0);
-    assert_eq!(app.db_pool.count("idempotency_keys").await, 0);
+    assert_eq!(app.db_pool.count("orderly_idempotency_keys").await, 0);
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     // Nothing was stored under the key, so once items go through again a

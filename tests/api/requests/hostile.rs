@@ -92,7 +92,7 @@ impl Rows {
             users: db.count("users").await,
             orders: db.count("orders").await,
             order_items: db.count("order_items").await,
-            idempotency_keys: db.count("idempotency_keys").await,
+            idempotency_keys: db.count("orderly_idempotency_keys").await,
         }
     }
 }

@@ -14,12 +14,21 @@ use super::PgConn;
 use crate::storage::postgres::param::Param;
 
 impl PgConn {
-    /// The statement for `sql`, prepared on first use on this connection.
-    async fn prepared(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+    /// The statement for `sql`, prepared on first use on this connection
+    /// with the types of `params` (each statement's are always the same):
+    /// the server takes the parameters as orderly sends them, `bigint` ids
+    /// included, even where a column is narrower (an adopted schema's
+    /// `integer` ids), as it does for statements sent unnamed.
+    async fn prepared(
+        &self,
+        sql: &'static str,
+        params: &[&dyn Param],
+    ) -> Result<Statement, tokio_postgres::Error> {
         if let Some(statement) = self.statements.lock().expect("not poisoned").get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(sql).await?;
+        let types: Vec<_> = params.iter().map(|p| p.pg_type()).collect();
+        let statement = self.client.prepare_typed(sql, &types).await?;
         self.statements
             .lock()
             .expect("not poisoned")
@@ -32,10 +41,11 @@ impl PgConn {
     pub(super) async fn statement(
         &self,
         sql: &'static str,
+        params: &[&dyn Param],
         prepared: bool,
     ) -> Result<Option<Statement>, tokio_postgres::Error> {
         match prepared {
-            true => self.prepared(sql).await.map(Some),
+            true => self.prepared(sql, params).await.map(Some),
             false => Ok(None),
         }
     }

@@ -73,7 +73,7 @@ const SQL_EMAILS_REFUSED: &[&str] = &[
 ];
 
 const SQL_KEYS: &[&str] = &[
-    "'; DROP TABLE idempotency_keys; --",
+    "'; DROP TABLE orderly_idempotency_keys; --",
     "%",
     "_",
     "' OR '1'='1",
