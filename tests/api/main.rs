@@ -5,6 +5,7 @@
 mod helpers;
 
 mod access;
+mod adoption;
 mod constraints;
 mod crash;
 mod deployment;

@@ -45,9 +45,66 @@ async fn upgraded_databases_keep_their_rows_and_check_the_order_user_at_once(app
     assert_eq!(has_orders.status(), 409);
 }
 
+/// What release 4 left: its history under the name every release before
+/// 5 gave it, `schema_migrations`, which another service may use too.
+async fn a_version_4_database(db: &DbPool, rename_history: &str) {
+    db.migrate_to(4).await;
+    db.execute(rename_history).await;
+    db.execute("INSERT INTO users (email, name) VALUES ('ada@example.com', 'Ada')")
+        .await;
+}
+
+async fn the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take_orderlys_name(
+    app: TestApp,
+    tables_named: &str,
+) {
+    assert_eq!(
+        app.db_pool.text(tables_named).await,
+        "order_items,orderly_api_keys,orderly_idempotency_keys,orderly_migrations,orders,users"
+    );
+    assert_eq!(app.db_pool.count("orderly_migrations").await, 5);
+    assert_eq!(
+        app.get_json("/api/v1/users/1").await["email"],
+        "ada@example.com"
+    );
+    let created = app
+        .post_with_key(
+            "/api/v1/users",
+            "upgrade-1",
+            r#"{"email": "k@example.com", "name": "K"}"#,
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(app.db_pool.count("orderly_idempotency_keys").await, 1);
+}
+
 mod postgres {
     use super::*;
     use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take_orderlys_name()
+    {
+        let app = TestApp::spawn_prepared(
+            Backend::Postgres,
+            async |db| {
+                a_version_4_database(
+                    db,
+                    "ALTER TABLE orderly_migrations RENAME TO schema_migrations;
+                     ALTER TABLE schema_migrations RENAME CONSTRAINT orderly_migrations_pkey TO schema_migrations_pkey",
+                )
+                .await
+            },
+            |_| {},
+        )
+        .await;
+        super::the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take_orderlys_name(
+            app,
+            "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class
+             WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'",
+        )
+        .await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upgraded_databases_keep_their_rows_and_check_the_order_user_at_once() {
@@ -64,6 +121,29 @@ mod postgres {
 mod sqlite {
     use super::*;
     use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take_orderlys_name()
+    {
+        let app = TestApp::spawn_prepared(
+            Backend::Sqlite,
+            async |db| {
+                a_version_4_database(
+                    db,
+                    "ALTER TABLE orderly_migrations RENAME TO schema_migrations",
+                )
+                .await
+            },
+            |_| {},
+        )
+        .await;
+        super::the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take_orderlys_name(
+            app,
+            "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master
+             WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name)",
+        )
+        .await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upgraded_databases_keep_their_rows_and_check_the_order_user_at_once() {

@@ -184,6 +184,24 @@ impl DbPool {
         }
     }
 
+    /// The one text `sql` returns.
+    pub async fn text(&self, sql: &str) -> String {
+        match self {
+            Self::Postgres(pool) => pool
+                .get()
+                .await
+                .expect("a connection")
+                .query_one(sql, &[])
+                .await
+                .expect(sql)
+                .get(0),
+            Self::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(pool)
+                .await
+                .expect(sql),
+        }
+    }
+
     /// Asserts that every order is whole: it has its items, its total is
     /// their sum, and no item is left without its order.
     pub async fn assert_every_order_whole(&self) {

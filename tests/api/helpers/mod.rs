@@ -106,6 +106,15 @@ impl TestApp {
         Self::spawn_on(database, prepare, configure).await
     }
 
+    /// Spawns on an empty PostgreSQL schema after `prepare` has worked on
+    /// it, given its URL too (another service's tables, adopted through
+    /// the command line).
+    pub async fn spawn_after(prepare: impl AsyncFnOnce(&DbPool, &str)) -> Self {
+        let database = TestDatabase::create_empty(Backend::Postgres).await;
+        let url = database.url();
+        Self::spawn_on(database, async |db| prepare(db, &url).await, |_| {}).await
+    }
+
     async fn spawn_on(
         database: TestDatabase,
         prepare: impl AsyncFnOnce(&DbPool),
