@@ -18,13 +18,10 @@ url="${admin_url%/*}/$database"
 
 bash scripts/ensure-postgres.sh
 cargo build --release --quiet --bin orderly
+# shellcheck source=scripts/lib/venv.sh
+. scripts/lib/venv.sh
 venv="$root/.venv-legacy"
-requirements=tests/legacy/requirements.txt
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$venv/requirements.txt"
-fi
+ensure_venv "$venv" tests/legacy/requirements.txt
 
 work=$(mktemp -d)
 writer_pid=

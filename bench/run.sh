@@ -14,13 +14,10 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v pgbench >/dev/null 2>&1 || { echo "bench: pgbench is missing (Debian's postgresql-contrib / postgresql-client)" >&2; exit 1; }
 
+# shellcheck source=scripts/lib/venv.sh
+. scripts/lib/venv.sh
 venv="$root/.venv-bench"
-requirements=bench/fastapi_app/requirements.txt
-if [ ! -x "$venv/bin/uvicorn" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$venv/requirements.txt"
-fi
+ensure_venv "$venv" bench/fastapi_app/requirements.txt
 
 cargo build --release --quiet --bin orderly
 BENCH_VENV="$venv" "$venv/bin/python" bench/bench.py "$@"

@@ -34,12 +34,7 @@ bin=${CARGO_TARGET_DIR:-target}/debug/orderly
 blackbox_venv=$venv
 
 legacy_venv="$root/.venv-legacy"
-legacy_requirements=tests/legacy/requirements.txt
-if [ ! -x "$legacy_venv/bin/uvicorn" ] || ! cmp -s "$legacy_requirements" "$legacy_venv/requirements.txt"; then
-  python3 -m venv "$legacy_venv"
-  "$legacy_venv/bin/pip" install --quiet --disable-pip-version-check -r "$legacy_requirements"
-  cp "$legacy_requirements" "$legacy_venv/requirements.txt"
-fi
+ensure_venv "$legacy_venv" tests/legacy/requirements.txt
 
 say() { printf '\n== adopt-side-by-side: %s\n' "$*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -79,19 +74,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_until NAME URL PID LOG: until URL answers 2xx (30 s at most), or PID dies.
-wait_until() {
-  local name=$1 url=$2 pid=$3 log=$4 deadline=$((SECONDS + 30))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if curl -fsS --max-time 2 "$url" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "$name exited on start:" >&2; cat "$log" >&2; exit 1
-    fi
-    sleep 0.1
-  done
-  echo "$name never answered $url:" >&2; cat "$log" >&2
-  exit 1
-}
+# shellcheck source=scripts/lib/wait.sh
+. scripts/lib/wait.sh
 
 # legacy METHOD PATH [BODY]: one request to the legacy service; fails on
 # any status >= 400, prints the response body.
@@ -114,7 +98,7 @@ legacy_url="http://127.0.0.1:$legacy_port"
 DATABASE_URL="$database_url" "$legacy_venv/bin/uvicorn" --app-dir tests/legacy app:app \
   --host 127.0.0.1 --port "$legacy_port" >"$legacy_log" 2>&1 &
 legacy_pid=$!
-wait_until "the legacy service" "$legacy_url/api/v1/users?limit=1" "$legacy_pid" "$legacy_log"
+wait_until_answers "the legacy service" "$legacy_url/api/v1/users?limit=1" "$legacy_pid" "$legacy_log"
 say "legacy service on $legacy_url"
 
 # A few users and orders, every kind of write the legacy service makes. The
@@ -155,7 +139,7 @@ orderly_port=$(free_port)
 orderly_url="http://127.0.0.1:$orderly_port"
 DATABASE_URL="$database_url" ORDERLY_BIND="127.0.0.1:$orderly_port" "$bin" serve >"$orderly_log" 2>&1 &
 orderly_pid=$!
-wait_until orderly "$orderly_url/readyz" "$orderly_pid" "$orderly_log"
+wait_until_answers orderly "$orderly_url/readyz" "$orderly_pid" "$orderly_log"
 say "orderly on $orderly_url"
 
 # pytest's exit 5 (nothing collected) counts as a pass only when extra
@@ -186,7 +170,7 @@ legacy_pid=
 DATABASE_URL="$database_url" "$legacy_venv/bin/uvicorn" --app-dir tests/legacy app:app \
   --host 127.0.0.1 --port "$legacy_port" >>"$legacy_log" 2>&1 &
 legacy_pid=$!
-wait_until "the restarted legacy service" "$legacy_url/api/v1/users?limit=1" "$legacy_pid" "$legacy_log"
+wait_until_answers "the restarted legacy service" "$legacy_url/api/v1/users?limit=1" "$legacy_pid" "$legacy_log"
 again=$(legacy POST /api/v1/users '{"email": "legacy-restarted@example.com", "name": "Again"}' | id_of)
 legacy POST /api/v1/orders "{\"user_id\": $again, \"items\": [{\"sku\": \"A\", \"quantity\": 1, \"unit_price\": 1}]}" >/dev/null
 echo "restarted; made user $again and an order"

@@ -50,13 +50,9 @@ results=()
 
 # -- the venv: made once, re-made when requirements.txt changes ---------------
 t=$(now)
-if [ ! -x "$venv/bin/st" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
-  say "installing $requirements into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$venv/requirements.txt"
-fi
+# shellcheck source=scripts/lib/venv.sh
+. scripts/lib/venv.sh
+ensure_venv "$venv" "$requirements"
 timings+=("venv $(elapsed "$t") s")
 
 # -- chromium (Debian's), installed if missing --------------------------------

@@ -10,6 +10,9 @@
 # log in LOG, waits (30 s at most) until /readyz answers, and sets
 # database_url (the direct one), base_url and server_pid.
 
+# shellcheck source=scripts/lib/wait.sh
+. scripts/lib/wait.sh
+
 server_pid=
 orderly_database=
 
@@ -26,16 +29,7 @@ orderly_start() {
   base_url="http://127.0.0.1:$port"
   DATABASE_URL="${via:-$database_url}" ORDERLY_BIND="127.0.0.1:$port" "$bin" serve >"$log" 2>&1 &
   server_pid=$!
-  local deadline=$((SECONDS + 30))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if curl -fsS --max-time 2 "$base_url/readyz" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "orderly exited on start:" >&2; cat "$log" >&2; return 1
-    fi
-    sleep 0.1
-  done
-  echo "orderly never became ready on $base_url:" >&2; cat "$log" >&2
-  return 1
+  wait_until_answers orderly "$base_url/readyz" "$server_pid" "$log"
 }
 
 orderly_stop() {

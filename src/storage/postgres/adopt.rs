@@ -53,10 +53,11 @@ pub async fn adopt(
         "another `orderly migrate --adopt` is adopting this schema now"
     );
     if tables_of_another_service(&*client).await?.is_empty() {
-        anyhow::bail!(nothing_to_adopt(client).await?);
+        return nothing_to_adopt(client, out).await;
     }
     // The catalog and the rows as of one moment; reading takes no lock
     // that stops the old service.
+    let checking = std::time::Instant::now();
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -75,6 +76,7 @@ pub async fn adopt(
         false => Vec::new(),
     };
     tx.commit().await?;
+    let checked = checking.elapsed();
 
     writeln!(
         out,
@@ -90,7 +92,11 @@ pub async fn adopt(
         for p in &problems {
             writeln!(out, "  - {p}")?;
         }
-        writeln!(out)?;
+        writeln!(
+            out,
+            "(catalog and rows read in {:.1} ms, in one read-only snapshot)\n",
+            checked.as_secs_f64() * 1000.0
+        )?;
     }
     if !plan.adoptable() || !problems.is_empty() {
         anyhow::bail!(
@@ -119,16 +125,24 @@ async fn current_schema(client: &tokio_postgres::Client) -> anyhow::Result<Strin
         .get(0))
 }
 
-/// Why a schema without another service's tables has nothing to adopt.
-async fn nothing_to_adopt(client: &tokio_postgres::Client) -> anyhow::Result<String> {
+/// A schema without another service's tables: orderly's already (done:
+/// adopting twice is harmless), or empty (an error: most likely the wrong
+/// database).
+async fn nothing_to_adopt(
+    client: &tokio_postgres::Client,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let sql = "SELECT to_regclass(format('%I.orderly_migrations', current_schema())) IS NOT NULL";
     let orderlys: bool = client.query_typed(sql, &[]).await?[0].get(0);
-    Ok(match orderlys {
-        true => "nothing to adopt: this schema is orderly's already (orderly_migrations records \
-                 its migrations); `orderly migrate` applies any that are pending"
-            .into(),
-        false => "nothing to adopt: this schema holds none of users, orders, order_items; \
-                  `orderly migrate` creates them"
-            .into(),
-    })
+    anyhow::ensure!(
+        orderlys,
+        "nothing to adopt: this schema holds none of users, orders, order_items (is DATABASE_URL \
+         the old service's database?); `orderly migrate` creates them"
+    );
+    writeln!(
+        out,
+        "Nothing to adopt: this schema is orderly's already (orderly_migrations records its \
+         migrations); `orderly migrate` applies any that are pending."
+    )?;
+    Ok(())
 }

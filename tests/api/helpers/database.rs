@@ -168,24 +168,22 @@ impl DbPool {
 
     /// The one integer `sql` returns.
     pub async fn scalar(&self, sql: &str) -> i64 {
-        match self {
-            Self::Postgres(pool) => pool
-                .get()
-                .await
-                .expect("a connection")
-                .query_one(sql, &[])
-                .await
-                .expect(sql)
-                .get(0),
-            Self::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_one(pool)
-                .await
-                .expect(sql),
-        }
+        self.one(sql).await
     }
 
     /// The one text `sql` returns.
     pub async fn text(&self, sql: &str) -> String {
+        self.one(sql).await
+    }
+
+    async fn one<T>(&self, sql: &str) -> T
+    where
+        T: for<'a> tokio_postgres::types::FromSql<'a>
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + Send
+            + Unpin,
+    {
         match self {
             Self::Postgres(pool) => pool
                 .get()

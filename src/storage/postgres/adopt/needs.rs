@@ -249,3 +249,30 @@ pub const INDEXES: &[IndexNeed] = &[
 /// The unique constraints and indexes whose violations orderly knows how
 /// to answer, beyond the primary keys.
 pub const KNOWN_UNIQUE: &[&str] = &["users_email_lower_key", "users_email_key"];
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn ids_may_be_serial_but_money_must_be_bigint() {
+        assert!(Kind::Id.accepts("int4", None) && Kind::Id.accepts("int8", None));
+        assert!(!Kind::Id.accepts("numeric", None));
+        assert!(Kind::BigInt.accepts("int8", None) && !Kind::BigInt.accepts("int4", None));
+    }
+
+    #[test]
+    fn text_may_be_varchar_only_as_long_as_orderly_accepts() {
+        let email = Kind::Text(254);
+        assert!(email.accepts("text", None));
+        assert!(email.accepts("varchar", Some(255)) && email.accepts("varchar", None));
+        assert!(!email.accepts("varchar", Some(100)));
+        assert!(Kind::Text(3).accepts("bpchar", Some(3)));
+    }
+
+    #[test]
+    fn timestamps_must_carry_their_zone() {
+        assert!(Kind::Timestamptz.accepts("timestamptz", None));
+        assert!(!Kind::Timestamptz.accepts("timestamp", None));
+    }
+}
