@@ -56,7 +56,7 @@ writer_pid=$!
 sleep 5
 echo "== orderly migrate --adopt, with the old service writing"
 touch "$work/started"
-DATABASE_URL="$url" RUST_LOG=warn ./target/release/orderly migrate --adopt | sed -n '/^Carrying out/,$p'
+DATABASE_URL="$url" RUST_LOG=warn ./target/release/orderly migrate --adopt | sed -n '/^(catalog and rows read/p; /^Carrying out/,$p'
 touch "$work/stop"
 wait "$writer_pid"
 writer_pid=

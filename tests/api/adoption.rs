@@ -165,11 +165,11 @@ async fn rows_that_break_orderlys_rules_stop_the_adoption_with_their_ids() {
         let (code, stdout, stderr) = adopt(url, &[]).await;
         assert_eq!(code, Some(1), "{stdout}\n{stderr}");
         for reported in [
-            "1 users sharing an e-mail address in another letter case (ids: 1 and 4 (ada@example.com))",
-            "1 orders whose total is not the sum of their items (ids: 1 (total 2600, items 2599))",
-            "1 orders with a status outside pending, paid, shipped, delivered, cancelled (ids: 4)",
-            "1 orders whose currency is not three capital letters (ids: 5)",
-            "1 order items whose quantity is outside 1 to 10000 (ids: order 2 line 1)",
+            "e-mail addresses held by several users in different letter cases: 1 (ids: 1 and 4 (ada@example.com))",
+            "orders whose total is not the sum of their items: 1 (ids: 1 (total 2600, items 2599))",
+            "orders with a status outside pending, paid, shipped, delivered, cancelled: 1 (ids: 4)",
+            "orders whose currency is not three capital letters: 1 (ids: 5)",
+            "order items whose quantity is outside 1 to 10000: 1 (ids: order 2 line 1)",
         ] {
             assert!(stdout.contains(reported), "the report lacks {reported:?}:\n{stdout}");
         }

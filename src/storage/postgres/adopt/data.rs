@@ -21,9 +21,9 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {} (ids: {}",
-            self.count,
+            "{}: {} (ids: {}",
             self.what,
+            self.count,
             self.ids.join(", ")
         )?;
         if self.count > self.ids.len() as i64 {
@@ -127,7 +127,7 @@ pub async fn problems(db: &impl GenericClient, catalog: &Catalog) -> anyhow::Res
             problem(
                 db,
                 SHARED_EMAILS,
-                "users sharing an e-mail address in another letter case",
+                "e-mail addresses held by several users in different letter cases",
             )
             .await?,
         );
