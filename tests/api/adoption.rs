@@ -404,3 +404,93 @@ fn instant(value: &Value) -> String {
 fn one() -> Value {
     json!({"sku": "X", "quantity": 1, "unit_price": 1})
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adoption_stopped_midway_resumes_and_rebuilds_an_index_left_invalid() {
+    let _app = TestApp::spawn_after(async |db, url| {
+        legacy(db, &[LEGACY_ROWS]).await;
+        // What a build stopped by a duplicate leaves: an invalid index.
+        db.execute("INSERT INTO users (email, name) VALUES ('ADA@example.com', 'Dup')")
+            .await;
+        let refused = db
+            .try_execute(
+                "CREATE UNIQUE INDEX CONCURRENTLY users_email_lower_key ON users (lower(email))",
+            )
+            .await;
+        assert_eq!(refused, Err(crate::helpers::Refused::UniqueViolation));
+        db.execute("DELETE FROM users WHERE name = 'Dup'").await;
+
+        let (code, stdout, stderr) = adopt(url, &[]).await;
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("drop users_email_lower_key, left invalid by a build that did not finish"),
+            "{stdout}"
+        );
+        let valid = "SELECT count(*) FROM pg_index WHERE indexrelid = 'users_email_lower_key'::regclass AND indisvalid";
+        assert_eq!(db.scalar(valid).await, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_must_wait_for_a_lock_gives_way_to_the_old_services_writes() {
+    let _app = TestApp::spawn_after(async |db, url| {
+        legacy(db, &[LEGACY_ROWS]).await;
+        // Only the checks are left to add, so the first step that needs
+        // a lock blocking writes meets the transaction below.
+        db.execute(
+            "CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));
+             CREATE INDEX orders_user_id_id_idx ON orders (user_id, id);
+             CREATE INDEX orders_status_id_idx ON orders (status, id);",
+        )
+        .await;
+        let DbPool::Postgres(pool) = db else {
+            unreachable!("adoption is PostgreSQL's")
+        };
+        // The old service, in the middle of a long read of orders.
+        let reader = pool.get().await.expect("a connection");
+        reader
+            .batch_execute("BEGIN; SELECT count(*) FROM orders")
+            .await
+            .unwrap();
+        let adoption = tokio::spawn({
+            let url = url.to_owned();
+            async move { adopt(&url, &[]).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        // The old service's writes still go through while the adoption
+        // waits: it queues in front of them for at most 500 ms at a time.
+        let writer = pool.get().await.expect("a connection");
+        let started = std::time::Instant::now();
+        writer
+            .batch_execute("INSERT INTO orders (user_id, total) VALUES (1, 5)")
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1200),
+            "a write waited {:?} behind the adoption",
+            started.elapsed()
+        );
+        assert!(
+            !adoption.is_finished(),
+            "the adoption did not wait for the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        reader.batch_execute("COMMIT").await.unwrap();
+
+        let (code, stdout, stderr) = adoption.await.unwrap();
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+        let first = stdout
+            .lines()
+            .find(|l| l.ends_with("add check orders_total_nonnegative (total >= 0)"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let attempts: u32 = first
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{first}"));
+        assert!(attempts >= 2, "no step gave way and tried again: {first}");
+    })
+    .await;
+}
