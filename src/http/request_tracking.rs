@@ -12,7 +12,6 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
 
 use super::request_context::{with_request_id, LoggedCause};
 use crate::telemetry::metrics;
@@ -36,23 +35,26 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     // A clone of the matched template is a reference count, not a copy.
     let matched = request.extensions().get::<MatchedPath>().cloned();
-    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
-    let mut response =
-        with_request_id(id.clone(), next.run(request).instrument(span.clone())).await;
-    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    metrics::record_request(method, route, status, elapsed);
-    let latency_us = elapsed.as_micros() as u64;
-    let _in_request = span.enter();
-    match response.extensions().get::<LoggedCause>() {
-        Some(LoggedCause(cause)) => {
-            tracing::error!(method, %route, status, latency_us, cause = %cause, "request failed")
+    // The id is the task's while the request runs, and every log line
+    // written meanwhile carries it, the request's own line included
+    // (`telemetry::request_id`).
+    with_request_id(id.clone(), async move {
+        let mut response = next.run(request).await;
+        response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        metrics::record_request(method, route, status, elapsed);
+        let latency_us = elapsed.as_micros() as u64;
+        match response.extensions().get::<LoggedCause>() {
+            Some(LoggedCause(cause)) => {
+                tracing::error!(method, %route, status, latency_us, cause = %cause, "request failed")
+            }
+            None => tracing::info!(method, %route, status, latency_us, "request"),
         }
-        None => tracing::info!(method, %route, status, latency_us, "request"),
-    }
-    response
+        response
+    })
+    .await
 }
 
 /// Printable, short, and free of anything a log reader could mistake for

@@ -68,6 +68,18 @@ pub fn spawn(sink: impl Write + Send + 'static) -> (LineBuffer, WriterGuard) {
 }
 
 impl LineBuffer {
+    /// Appends one whole line, or drops it whole (and counts it) when the
+    /// buffer is full.
+    pub fn push(&self, line: &[u8]) {
+        let mut waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.len() + line.len() > BUFFER_BYTES {
+            drop(waiting);
+            self.0.dropped.fetch_add(1, Ordering::Relaxed);
+        } else {
+            waiting.extend_from_slice(line);
+        }
+    }
+
     /// Lines dropped because the buffer was full.
     pub fn dropped(&self) -> u64 {
         self.0.dropped.load(Ordering::Relaxed)
@@ -78,26 +90,12 @@ impl Write for LineBuffer {
     /// The formatter writes each line with one call: a line goes in whole
     /// or is dropped whole.
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let mut waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        if waiting.len() + line.len() > BUFFER_BYTES {
-            drop(waiting);
-            self.0.dropped.fetch_add(1, Ordering::Relaxed);
-        } else {
-            waiting.extend_from_slice(line);
-        }
+        self.push(line);
         Ok(line.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LineBuffer {
-    type Writer = LineBuffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 

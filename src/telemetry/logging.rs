@@ -10,8 +10,11 @@
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
+use super::line_layer::LineLayer;
 use super::log_writer::{self, LineBuffer, WriterGuard};
 use crate::config::LogFormat;
 
@@ -41,20 +44,16 @@ pub fn init(format: LogFormat) -> Option<WriterGuard> {
         );
     let (writer, guard) = log_writer::spawn(std::io::stderr());
     let buffer = writer.clone();
-    // Colour codes only for a person at a terminal, never in a file or pipe.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    let installed = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+    let lines = LineLayer {
+        format,
+        // Colour codes only for a person at a terminal, never in a file or pipe.
+        ansi: std::io::stderr().is_terminal(),
+        out: writer,
     };
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .try_init();
     match installed {
         Ok(()) => {
             let _ = BUFFER.set(buffer);
