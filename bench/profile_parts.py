@@ -10,6 +10,7 @@ allocation; the JSON code around it as JSON), so the shares add up to
 a part at all; parts nest (everything runs inside hyper and tokio), so
 these overlap."""
 
+import re
 import sys
 
 # (part, tests of a frame), most specific first: a frame is given to the
@@ -24,11 +25,12 @@ PARTS = [
     ("clock reads", lambda f: "clock_gettime" in f or "std::time::" in f or "Instant::now" in f),
     ("log line formatting and writing (tracing-subscriber, our writer)",
      lambda f: "tracing_subscriber::" in f or "orderly::telemetry::log_writer" in f or "tracing_core::" in f
+     or "orderly::telemetry::line_layer" in f or "tracing_log::" in f
      or "tracing::span" in f or "tracing_serde" in f),
     ("metrics recording", lambda f: f.startswith("metrics::") or "metrics_util::" in f
      or "metrics_exporter_prometheus::" in f or "orderly::telemetry::metrics" in f),
     ("request tracking (id, span, log line call)", lambda f: "orderly::http::request_tracking" in f
-     or "orderly::http::request_context" in f or "uuid::" in f),
+     or "orderly::http::request_context" in f or "orderly::telemetry::request_id" in f or "uuid::" in f),
     ("API-key check", lambda f: "orderly::http::auth" in f or "orderly::app::access" in f or "sha2::" in f),
     ("JSON (serde_json)", lambda f: "serde_json::" in f or "serde::" in f),
     ("PostgreSQL client (tokio-postgres, postgres-protocol)",
@@ -49,10 +51,25 @@ def part_of(frame: str):
     return None
 
 
+SYSCALL = re.compile(r"^__(?:x64|se|do)_sys_(\w+?)_\[k\]$")
+
+
+def kernel_entry(frames):
+    """What a kernel sample was doing: the system call it is inside (its
+    outermost `__x64_sys_*` frame), else interrupts or softirq work."""
+    for f in frames:
+        m = SYSCALL.match(f)
+        if m:
+            return f"system call {m.group(1)}"
+    if any("irq" in f or "interrupt" in f for f in frames):
+        return "interrupts, softirq"
+    return "other kernel"
+
+
 def main():
     path, scenario = sys.argv[1], sys.argv[2]
     total = 0
-    attributed, passing = {}, {}
+    attributed, passing, kernel = {}, {}, {}
     for line in open(path):
         stack, _, weight = line.rstrip().rpartition(" ")
         n = int(weight)
@@ -60,11 +77,17 @@ def main():
         frames = stack.split(";")
         owner = next((p for p in map(part_of, reversed(frames)) if p), "other (unresolved frames, std)")
         attributed[owner] = attributed.get(owner, 0) + n
+        if owner.startswith("kernel"):
+            entry = kernel_entry(frames)
+            kernel[entry] = kernel.get(entry, 0) + n
         for name in {part_of(f) for f in frames} - {None}:
             passing[name] = passing.get(name, 0) + n
     print(f"{scenario}: {total / 1e9:.2f} s of orderly's CPU sampled (perf cpu-clock, 499 Hz, DWARF stacks)")
     print("\nattributed (each sample to the deepest part on its stack; adds up to 100%):")
     for name, n in sorted(attributed.items(), key=lambda kv: -kv[1]):
+        print(f"  {100 * n / total:5.1f}%  {name}")
+    print("\nthe kernel's share, by what it was doing:")
+    for name, n in sorted(kernel.items(), key=lambda kv: -kv[1]):
         print(f"  {100 * n / total:5.1f}%  {name}")
     print("\npassing through (parts nest, so these overlap):")
     for name, _ in PARTS:
