@@ -38,7 +38,8 @@ def tables(res: dict) -> str:
             out.append(f"| {scenario} | {t} | {fmt(rps, ',.0f')} | {fmt(ratio, '.2f')} | "
                        f"{fmt(median(rs, 'p50_ms'), '.2f')} | {fmt(median(rs, 'p99_ms'), '.2f')} | "
                        f"{non_2xx} | {fmt(median(rs, 'cpu_us_per_req'), '.0f')} |")
-    out += ["", "Peak resident memory over the whole run (the 256-connection curve included):", "",
+    curve_note = " (the 256-connection curve included)" if res.get("curve") else ""
+    out += ["", f"Peak resident memory over the whole run{curve_note}:", "",
             "| target | peak RSS MiB |", "| --- | ---: |"]
     for t, mib in res["peak_rss_mib"].items():
         out.append(f"| {t} | {fmt(mib, '.1f')} |")
