@@ -186,9 +186,12 @@ pub struct ForeignKeyNeed {
     pub table: &'static str,
     pub column: &'static str,
     pub references: &'static str,
-    /// The names orderly maps a violation by: its own, and PostgreSQL's
-    /// default for the same key.
+    /// Its name when orderly adds it, then the other names it may have:
+    /// PostgreSQL's default for the same key.
     pub names: &'static [&'static str],
+    /// Whether orderly answers a violation of it by its name (then only
+    /// `names` will do); else any name is fine.
+    pub named: bool,
     /// What it adds when there is none.
     pub add: &'static str,
     /// Whether deleting the referenced row may delete these with it.
@@ -201,6 +204,7 @@ pub const FOREIGN_KEYS: &[ForeignKeyNeed] = &[
         column: "user_id",
         references: "users",
         names: &["orders_user_fk", "orders_user_id_fkey"],
+        named: true,
         add: "ALTER TABLE orders ADD CONSTRAINT orders_user_fk \
               FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID",
         may_cascade: false,
@@ -210,6 +214,7 @@ pub const FOREIGN_KEYS: &[ForeignKeyNeed] = &[
         column: "order_id",
         references: "orders",
         names: &["order_items_order_fk", "order_items_order_id_fkey"],
+        named: false,
         add: "ALTER TABLE order_items ADD CONSTRAINT order_items_order_fk \
               FOREIGN KEY (order_id) REFERENCES orders (id) ON DELETE CASCADE NOT VALID",
         may_cascade: true,

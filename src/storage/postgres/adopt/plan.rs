@@ -264,7 +264,7 @@ impl Plan {
                 validations.push(validate(table, name));
                 continue;
             };
-            if !need.names.contains(&fk.name.as_str()) {
+            if need.named && !need.names.contains(&fk.name.as_str()) {
                 self.blockers.push(format!(
                     "foreign key {} on {table} ({column}): orderly answers its violations only under \
                      the names {}; rename it (catalog only): ALTER TABLE {table} RENAME CONSTRAINT {} TO {}",
@@ -349,7 +349,9 @@ impl Plan {
         let ours = |name: &str| {
             needs::CHECKS.iter().any(|c| c.name == name)
                 || needs::FOREIGN_KEYS.iter().any(|f| f.names.contains(&name))
-                || name.ends_with("_not_null")
+                || needs::COLUMNS
+                    .iter()
+                    .any(|c| name == format!("{}_{}_not_null", c.table, c.column))
         };
         for c in &catalog.constraints {
             if c.kind == 'c' && !ours(&c.name) {
