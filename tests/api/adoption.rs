@@ -352,15 +352,7 @@ async fn adoption_makes_orderlys_own_tables_as_its_migrations_do() {
     assert!(ours.contains("orderly_idempotency_keys_pk"), "{ours}");
     assert_eq!(ours, theirs);
     // And they work: a keyed create is stored under its key.
-    let created = adopted
-        .post_with_key(
-            "/api/v1/users",
-            "adopt-1",
-            r#"{"email": "key@example.com", "name": "K"}"#,
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    assert_eq!(adopted.db_pool.count("orderly_idempotency_keys").await, 1);
+    adopted.assert_keyed_create_is_stored("adopt-1").await;
     assert_eq!(
         adopted.db_pool.count("idempotency_keys").await,
         0,

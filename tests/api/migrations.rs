@@ -67,15 +67,7 @@ async fn the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take
         app.get_json("/api/v1/users/1").await["email"],
         "ada@example.com"
     );
-    let created = app
-        .post_with_key(
-            "/api/v1/users",
-            "upgrade-1",
-            r#"{"email": "k@example.com", "name": "K"}"#,
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    assert_eq!(app.db_pool.count("orderly_idempotency_keys").await, 1);
+    app.assert_keyed_create_is_stored("upgrade-1").await;
 }
 
 mod postgres {

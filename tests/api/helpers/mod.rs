@@ -210,6 +210,16 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Asserts that a user created under idempotency key `key` is stored,
+    /// with its response, in orderly's own `orderly_idempotency_keys`,
+    /// and only there (the first keyed request on this database).
+    pub async fn assert_keyed_create_is_stored(&self, key: &str) {
+        let body = format!(r#"{{"email": "{key}@example.com", "name": "K"}}"#);
+        let created = self.post_with_key("/api/v1/users", key, &body).await;
+        assert_eq!(created.status(), 201);
+        assert_eq!(self.db_pool.count("orderly_idempotency_keys").await, 1);
+    }
+
     /// Arrange step: creates a user over HTTP and returns its JSON.
     pub async fn create_user(&self, email: &str, name: &str) -> Value {
         let resp = self
