@@ -4,24 +4,20 @@
 //! read-your-writes are the caller's). Writes are every method but `GET`
 //! and `HEAD`: a read-only key may not make them.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::app::access::Credential;
-use crate::app::Caller;
+use crate::app::{App, Caller};
 
 /// The guarded paths: the API, whatever its version.
 const GUARDED: &str = "/api/";
 
-pub async fn require_api_key(
-    State(app): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_api_key(app: &App, mut request: Request, next: Next) -> Response {
     if !request.uri().path().starts_with(GUARDED) {
         return next.run(request).await;
     }

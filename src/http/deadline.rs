@@ -7,6 +7,7 @@
 //! still arrive on it. Otherwise the service was too slow (a locked table,
 //! a database that does not answer): 503 with `Retry-After`, as before.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,15 +15,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 
 use super::ApiError;
 
-pub async fn enforce(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+/// Runs `answer` on the request, and answers for it if it takes longer
+/// than `limit`.
+pub async fn within<F, Fut>(limit: Duration, request: Request, answer: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let waiting = Arc::new(AtomicBool::new(false));
     let request = request.map(|body| {
         Body::new(Watched {
@@ -30,7 +36,7 @@ pub async fn enforce(State(limit): State<Duration>, request: Request, next: Next
             waiting: waiting.clone(),
         })
     });
-    match tokio::time::timeout(limit, next.run(request)).await {
+    match tokio::time::timeout(limit, answer(request)).await {
         Ok(response) => response,
         Err(_) if waiting.load(Ordering::Relaxed) => {
             ApiError::RequestTimeout(limit).into_response()

@@ -8,9 +8,7 @@
 //! the log lines of that request carry too.
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -253,8 +251,7 @@ impl From<AppError> for ApiError {
 
 /// Rewrites the framework's own bare error answers (405 with `Allow`, the
 /// timeout's 503) into problem+json, keeping their headers.
-pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+pub fn problem_for_bare_error(response: Response) -> Response {
     let status = response.status();
     let is_problem = response
         .headers()

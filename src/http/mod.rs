@@ -16,6 +16,7 @@ pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod field_reader;
+pub mod guards;
 pub mod openapi;
 pub mod ops;
 pub mod orders;
@@ -60,16 +61,13 @@ pub fn router(app: AppState, http: &HttpSettings) -> Router {
         .merge(openapi::docs_page())
         .fallback(ops::not_found)
         .with_state(app.clone())
-        // Before routing: a caller without a valid key learns nothing of
-        // which `/api/` paths exist (401 for unknown ones and wrong methods too).
-        .layer(middleware::from_fn_with_state(app, auth::require_api_key))
-        // Each layer wraps those above it: the timeout's own 503 must pass
-        // through the problem+json rewrite, and the tracking sees every answer.
         .layer(middleware::from_fn_with_state(
-            http.request_timeout,
-            deadline::enforce,
+            guards::Guards {
+                app,
+                request_timeout: http.request_timeout,
+            },
+            guards::guard,
         ))
-        .layer(middleware::from_fn(error::problem_for_bare_errors))
         .layer(browsers::compression());
     // Outside everything that answers: preflights are answered before the
     // key check, and every answer (a 401, a timeout's 503) carries the
