@@ -6,10 +6,14 @@
 //! that has replayed at least that far (`ReadFrom::Replica`), so a caller
 //! never reads a state from before its own write. The caller is the API key
 //! (each key its own floor; every client shares one while the API runs
-//! open), and the floors live in this instance's memory: the guarantee
-//! holds for requests through the same instance (README, "Beyond one
-//! database server"). This is the technique of GitLab's database load
-//! balancing.
+//! open). This is the technique of GitLab's database load balancing.
+//!
+//! The floors live in this instance's memory, and, with a session store
+//! (`--session-store`), in Redis too, where every instance raises and reads
+//! them: then the guarantee holds through any instance, not only through
+//! the one that took the write. A read whose floor the store does not
+//! give in time goes to the primary, which is never behind (README,
+//! "Beyond one database server").
 //!
 //! The use cases decide which reads may use the floor: a read that only
 //! answers the caller may; a read that decides a write (an order's status
@@ -20,31 +24,57 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::Caller;
-use crate::storage::{LogPosition, ReadFrom, Written};
+use crate::storage::{LogPosition, ReadFrom, SessionStore, Written};
 
 #[derive(Default)]
-pub struct Floors(RwLock<HashMap<i64, Arc<AtomicU64>>>);
+pub struct Floors {
+    local: RwLock<HashMap<i64, Arc<AtomicU64>>>,
+    shared: Option<SessionStore>,
+}
 
 impl Floors {
+    /// Floors kept in this instance, and in `shared` if given.
+    pub fn new(shared: Option<SessionStore>) -> Self {
+        Self {
+            local: RwLock::default(),
+            shared,
+        }
+    }
+
     /// Where a read that only answers `caller` may be served from: any
-    /// replica that has replayed `caller`'s own last write.
-    pub fn reads_for(&self, caller: Caller) -> ReadFrom {
-        let floor = self
-            .0
+    /// replica that has replayed `caller`'s own last write, through this
+    /// instance or (with a session store) any other; the primary if the
+    /// store does not answer.
+    pub async fn reads_for(&self, caller: Caller) -> ReadFrom {
+        let owner = caller.idempotency_owner();
+        let local = self
+            .local
             .read()
             .expect("not poisoned")
-            .get(&caller.idempotency_owner())
+            .get(&owner)
             .map_or(0, |floor| floor.load(Ordering::Relaxed));
+        let shared = match &self.shared {
+            None => LogPosition(0),
+            Some(store) => match store.floor(owner).await {
+                Ok(position) => position,
+                Err(_) => return ReadFrom::Primary,
+            },
+        };
         ReadFrom::Replica {
-            at_least: LogPosition(floor),
+            at_least: shared.max(LogPosition(local)),
         }
     }
 
     /// Raises `caller`'s floor to where its write left the primary's log
-    /// (never lowers it), and hands back what the write returned.
-    pub fn after<T>(&self, caller: Caller, written: Written<T>) -> T {
-        if let Some(LogPosition(at)) = written.at {
-            self.floor_of(caller).fetch_max(at, Ordering::Relaxed);
+    /// (never lowers it), here and in the session store, and hands back
+    /// what the write returned. A store that fails leaves the write
+    /// standing: only this instance then knows its position.
+    pub async fn after<T>(&self, caller: Caller, written: Written<T>) -> T {
+        if let Some(at) = written.at {
+            self.floor_of(caller).fetch_max(at.0, Ordering::Relaxed);
+            if let Some(store) = &self.shared {
+                let _ = store.raise(caller.idempotency_owner(), at).await;
+            }
         }
         written.value
     }
@@ -53,10 +83,10 @@ impl Floors {
     /// authenticated write, so there are at most as many as keys.
     fn floor_of(&self, caller: Caller) -> Arc<AtomicU64> {
         let id = caller.idempotency_owner();
-        if let Some(found) = self.0.read().expect("not poisoned").get(&id) {
+        if let Some(found) = self.local.read().expect("not poisoned").get(&id) {
             return found.clone();
         }
-        self.0
+        self.local
             .write()
             .expect("not poisoned")
             .entry(id)
@@ -77,15 +107,15 @@ mod tests {
         }
     }
 
-    fn floor(floors: &Floors, caller: Caller) -> LogPosition {
-        match floors.reads_for(caller) {
+    async fn floor(floors: &Floors, caller: Caller) -> LogPosition {
+        match floors.reads_for(caller).await {
             ReadFrom::Replica { at_least } => at_least,
             ReadFrom::Primary => panic!("a caller's reads may use replicas"),
         }
     }
 
-    #[test]
-    fn a_write_raises_its_own_callers_floor_only_and_never_lowers_it() {
+    #[tokio::test]
+    async fn a_write_raises_its_own_callers_floor_only_and_never_lowers_it() {
         let floors = Floors::default();
         let (mine, theirs) = (
             Caller::Key {
@@ -97,14 +127,14 @@ mod tests {
                 role: Role::Admin,
             },
         );
-        assert_eq!(floor(&floors, mine), LogPosition(0), "no write yet");
-        floors.after(mine, at(500));
-        floors.after(mine, at(200));
-        assert_eq!(floor(&floors, mine), LogPosition(500));
-        assert_eq!(floor(&floors, theirs), LogPosition(0));
-        floors.after(theirs, Written::unplaced(()));
+        assert_eq!(floor(&floors, mine).await, LogPosition(0), "no write yet");
+        floors.after(mine, at(500)).await;
+        floors.after(mine, at(200)).await;
+        assert_eq!(floor(&floors, mine).await, LogPosition(500));
+        assert_eq!(floor(&floors, theirs).await, LogPosition(0));
+        floors.after(theirs, Written::unplaced(())).await;
         assert_eq!(
-            floor(&floors, theirs),
+            floor(&floors, theirs).await,
             LogPosition(0),
             "no position, no move"
         );

@@ -46,7 +46,7 @@ impl App {
             orders: stores.orders,
             idempotency: idempotency::Idempotency::new(stores.idempotency_keys),
             access: Access::load(stores.api_keys, anonymous_allowed).await?,
-            floors: floors::Floors::default(),
+            floors: floors::Floors::new(stores.session_store),
             health: stores.health,
         })
     }
@@ -90,6 +90,6 @@ impl App {
             None => alone().await?.map(Created::New),
             Some(key) => self.idempotency.once(key, within).await?,
         };
-        Ok(self.floors.after(caller, created))
+        Ok(self.floors.after(caller, created).await)
     }
 }

@@ -29,7 +29,7 @@ impl App {
     }
 
     pub async fn get_order(&self, caller: Caller, id: i64) -> AppResult<Order> {
-        self.order(self.floors.reads_for(caller), id).await
+        self.order(self.floors.reads_for(caller).await, id).await
     }
 
     /// Moves an order along the status machine. The move is decided against
@@ -60,7 +60,7 @@ impl App {
             .orders
             .set_status_if_unchanged(id, current.version(), to)
             .await?;
-        if let Some(moved) = self.floors.after(caller, moved) {
+        if let Some(moved) = self.floors.after(caller, moved).await {
             return Ok(moved);
         }
         let now = self.order(ReadFrom::Primary, id).await?;
@@ -77,7 +77,7 @@ impl App {
         page: &PageRequest,
         filter: &OrderFilter,
     ) -> AppResult<Vec<Order>> {
-        let from = self.floors.reads_for(caller);
+        let from = self.floors.reads_for(caller).await;
         Ok(self.orders.list(from, page, filter).await?)
     }
 
@@ -89,7 +89,7 @@ impl App {
         page: &PageRequest,
         status: Option<OrderStatus>,
     ) -> AppResult<Vec<Order>> {
-        let from = self.floors.reads_for(caller);
+        let from = self.floors.reads_for(caller).await;
         if !self.users.exists(from, user_id).await? {
             return Err(AppError::NotFound("user"));
         }

@@ -28,7 +28,7 @@ impl App {
     }
 
     pub async fn get_user(&self, caller: Caller, id: i64) -> AppResult<User> {
-        let from = self.floors.reads_for(caller);
+        let from = self.floors.reads_for(caller).await;
         self.users
             .get(from, id)
             .await?
@@ -44,7 +44,7 @@ impl App {
         precondition: Precondition,
     ) -> AppResult<User> {
         let updated = email_taken(self.users.update(id, &patch, &precondition).await)?;
-        match self.floors.after(caller, updated) {
+        match self.floors.after(caller, updated).await {
             Some(user) => Ok(user),
             // No row matched: either there is none, or its version moved
             // on. Which one decides the answer: ask the primary.
@@ -62,7 +62,7 @@ impl App {
             .delete(id)
             .await
             .on_constraint(Constraint::OrderUser, AppError::UserHasOrders)?;
-        let deleted = self.floors.after(caller, deleted);
+        let deleted = self.floors.after(caller, deleted).await;
         deleted.then_some(()).ok_or(AppError::NotFound("user"))
     }
 
@@ -73,7 +73,7 @@ impl App {
         page: &PageRequest,
         email: Option<&str>,
     ) -> AppResult<Vec<User>> {
-        let from = self.floors.reads_for(caller);
+        let from = self.floors.reads_for(caller).await;
         Ok(self.users.list(from, page, email).await?)
     }
 }

@@ -95,10 +95,38 @@ pub struct ReplicaSettings {
     )]
     pub urls: Vec<String>,
 
+    /// Serve reads from every host of `DATABASE_URL` found in recovery (the
+    /// standbys of a Patroni cluster, say), under the same rules as
+    /// `--read-replica-url`; which hosts those are is checked continually,
+    /// so a failover moves reads with no restart.
+    #[arg(long = "read-from-standbys", env = "ORDERLY_READ_FROM_STANDBYS",
+          default_value_t = false, value_name = "true|false", num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub read_from_standbys: bool,
+
     /// How far behind the primary a replica may be and still serve reads, in milliseconds.
     #[arg(long = "replica-max-lag-ms", env = "ORDERLY_REPLICA_MAX_LAG_MS",
           default_value = "1000", value_name = "MS", value_parser = positive_millis)]
     pub max_lag: Duration,
+
+    /// Redis that keeps each caller's last write position for every
+    /// instance (`redis://host:port/db`), so that a caller reads its own
+    /// writes through any instance behind a load balancer, not only
+    /// through the one that took the write. Without it, per instance.
+    #[arg(
+        long = "session-store",
+        value_name = "URL",
+        env = "ORDERLY_SESSION_STORE",
+        hide_env_values = true
+    )]
+    pub session_store: Option<String>,
+
+    /// How long a request waits for the session store before it reads
+    /// from the primary instead (or, after a write, goes on without
+    /// storing its position), in milliseconds.
+    #[arg(long = "session-store-timeout-ms", env = "ORDERLY_SESSION_STORE_TIMEOUT_MS",
+          default_value = "100", value_name = "MS", value_parser = positive_millis)]
+    pub session_store_timeout: Duration,
 }
 
 impl ReplicaSettings {
@@ -106,7 +134,10 @@ impl ReplicaSettings {
     pub fn none() -> Self {
         Self {
             urls: Vec::new(),
+            read_from_standbys: false,
             max_lag: Duration::from_secs(1),
+            session_store: None,
+            session_store_timeout: Duration::from_millis(100),
         }
     }
 
@@ -120,11 +151,11 @@ impl ReplicaSettings {
             .filter(|u| !u.is_empty())
             .map(str::to_owned)
             .collect();
-        if urls.is_empty() {
+        if urls.is_empty() && !self.read_from_standbys {
             return Ok(urls);
         }
         if !matches!(database, DatabaseTarget::Postgres(_)) {
-            bail!("read replicas need a PostgreSQL DATABASE_URL; SQLite has no replicas");
+            bail!("read replicas (--read-replica-url, --read-from-standbys) need a PostgreSQL DATABASE_URL; SQLite has no replicas");
         }
         for (n, url) in urls.iter().enumerate() {
             if !matches!(DatabaseTarget::parse(url), Ok(DatabaseTarget::Postgres(_))) {

@@ -20,6 +20,7 @@ pub mod idempotency_keys;
 pub mod migrations;
 pub mod orders;
 pub mod postgres;
+pub mod session_store;
 pub mod sqlite;
 pub mod transaction;
 pub mod users;
@@ -30,6 +31,7 @@ pub use error::{Constraint, StoreError, StoreResult};
 pub use health::{ConnectionStats, Health, ReadStats, ReplicaStats, READY_PROBE_LIMIT};
 pub use idempotency_keys::{Claim, IdempotencyStore, StoredKey};
 pub use orders::{OrderFilter, OrderStore};
+pub use session_store::SessionStore;
 pub use transaction::{Tx, WriteTx};
 pub use users::UserStore;
 
@@ -41,6 +43,9 @@ pub struct Stores {
     pub idempotency_keys: Arc<dyn IdempotencyStore>,
     pub api_keys: Arc<dyn ApiKeyStore>,
     pub health: Arc<dyn Health>,
+    /// Where callers' write positions are kept for every instance: only
+    /// where replicas serve reads and `--session-store` names one.
+    pub session_store: Option<SessionStore>,
 }
 
 impl Stores {
@@ -55,6 +60,7 @@ impl Stores {
             idempotency_keys: backend.clone(),
             api_keys: backend.clone(),
             health: backend,
+            session_store: None,
         }
     }
 }
@@ -68,13 +74,40 @@ pub async fn open(
 ) -> anyhow::Result<Stores> {
     let target = database.target()?;
     let replica_urls = replicas.urls_for(&target)?;
-    Ok(match target {
+    let session_store = session_store(
+        replicas,
+        !replica_urls.is_empty() || replicas.read_from_standbys,
+    )?;
+    let mut stores = match target {
         DatabaseTarget::Postgres(url) => Stores::of(
-            postgres::PgStore::open(&url, database, postgres, &replica_urls, replicas.max_lag)
-                .await?,
+            postgres::PgStore::open(&url, database, postgres, &replica_urls, replicas).await?,
         ),
         DatabaseTarget::Sqlite(path) => {
             Stores::of(sqlite::SqliteStore::open(&path, database).await?)
         }
-    })
+    };
+    stores.session_store = session_store;
+    Ok(stores)
+}
+
+/// The session store, where one is named and replicas serve reads (with
+/// every read on the primary, there is no position to share).
+fn session_store(
+    replicas: &ReplicaSettings,
+    replicas_serve: bool,
+) -> anyhow::Result<Option<SessionStore>> {
+    let Some(url) = replicas
+        .session_store
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let store = SessionStore::new(url, replicas.session_store_timeout, replicas.max_lag)?;
+    if !replicas_serve {
+        tracing::warn!("--session-store is set, but no replica serves reads (--read-replica-url, --read-from-standbys): it is not used");
+        return Ok(None);
+    }
+    store.connect_soon();
+    Ok(Some(store))
 }

@@ -22,6 +22,7 @@ pub const DB_WAITING: &str = "orderly_db_waiting";
 pub const DB_READS: &str = "orderly_db_reads_total";
 pub const DB_REPLICA_LAG: &str = "orderly_db_replica_lag_seconds";
 pub const DB_REPLICA_USABLE: &str = "orderly_db_replica_usable";
+pub const SESSION_STORE_FAILURES: &str = "orderly_session_store_failures_total";
 pub const LOG_LINES_DROPPED: &str = "orderly_log_lines_dropped_total";
 pub const BUILD_INFO: &str = "orderly_build_info";
 
@@ -93,6 +94,13 @@ fn record_reads(reads: &ReadStats) {
         let lag = replica.lag.map_or(f64::NAN, |lag| lag.as_secs_f64());
         metrics::gauge!(DB_REPLICA_LAG, "replica" => name).set(lag);
     }
+}
+
+/// Counts a call to the session store that failed or timed out: `op` is
+/// `read` (the read went to the primary) or `write` (the position was
+/// kept by this instance only).
+pub fn session_store_failed(op: &'static str) {
+    metrics::counter!(SESSION_STORE_FAILURES, "op" => op).increment(1);
 }
 
 /// Counts one answered request and its latency.

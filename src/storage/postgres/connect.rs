@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio_postgres::config::LoadBalanceHosts;
+use tokio_postgres::config::{LoadBalanceHosts, TargetSessionAttrs};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, Config, Connection, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -161,6 +161,25 @@ impl Target {
     /// metrics (never the URL).
     pub fn host_and_port(&self) -> Option<String> {
         self.hosts.first().map(|h| h.name.clone())
+    }
+
+    /// One target per host of this one, each connecting to its host
+    /// whatever the host's role (`target_session_attrs` dropped): the
+    /// hosts that `--read-from-standbys` asks, at every check, whether
+    /// they are in recovery.
+    pub fn each_host(&self) -> Vec<Target> {
+        self.hosts
+            .iter()
+            .map(|host| {
+                let mut host = host.clone();
+                host.config.target_session_attrs(TargetSessionAttrs::Any);
+                Target {
+                    hosts: vec![host],
+                    shuffle: false,
+                    ..self.clone()
+                }
+            })
+            .collect()
     }
 
     /// Whether the URL lists several hosts: the operator means to fail

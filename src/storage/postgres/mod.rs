@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{DatabaseSettings, PostgresSettings};
+use crate::config::{DatabaseSettings, PostgresSettings, ReplicaSettings};
 use crate::storage::StoreError;
 
 mod adopt;
@@ -64,14 +64,15 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to the primary at `url`, applies pending migrations, and
-    /// sets up the replicas at `replica_urls`, which serve reads while no
-    /// more than `max_lag` behind.
+    /// sets up the replicas at `replica_urls` (and, with
+    /// `--read-from-standbys`, every host of `url`), which serve reads
+    /// while in recovery and no more than the lag bound behind.
     pub async fn open(
         url: &str,
         database: &DatabaseSettings,
         postgres: &PostgresSettings,
         replica_urls: &[String],
-        max_lag: Duration,
+        replica_settings: &ReplicaSettings,
     ) -> anyhow::Result<Self> {
         let primary = Target::parse(url, "DATABASE_URL", postgres)?;
         let readers = Shared::new(
@@ -84,7 +85,16 @@ impl PgStore {
             primary.clone(),
             postgres.write_connections as usize,
         );
-        let replicas = Arc::new(open_replicas(replica_urls, postgres, max_lag)?);
+        let standbys = match replica_settings.read_from_standbys {
+            true => primary.each_host(),
+            false => Vec::new(),
+        };
+        let replicas = Arc::new(open_replicas(
+            replica_urls,
+            standbys,
+            postgres,
+            replica_settings.max_lag,
+        )?);
         let limits = primary.limits;
         let failover_expected = primary.lists_several_hosts();
         let pool = pool::build(primary, database)?;
@@ -113,23 +123,31 @@ impl PgStore {
     }
 }
 
-/// The configured read replicas, each with shared connections of its own,
-/// under the primary's time limits.
+/// The configured read replicas and the hosts of `DATABASE_URL` that may
+/// be standbys, each with shared connections of its own, under the
+/// primary's time limits. Which of them serve is checked continually
+/// (`replicas`): a host that is not in recovery serves no reads.
 fn open_replicas(
     urls: &[String],
+    standbys: Vec<Target>,
     postgres: &PostgresSettings,
     max_lag: Duration,
 ) -> anyhow::Result<replicas::Replicas> {
     let mut members = Vec::new();
-    for (n, url) in urls.iter().enumerate() {
-        let target = Target::parse(url, &format!("read replica {}", n + 1), postgres)?;
+    let explicit = urls
+        .iter()
+        .enumerate()
+        .map(|(n, url)| Target::parse(url, &format!("read replica {}", n + 1), postgres));
+    let targets = explicit.chain(standbys.into_iter().map(Ok));
+    for (n, target) in targets.enumerate() {
+        let target = target?;
         let name = target
             .host_and_port()
             .unwrap_or_else(|| format!("replica{}", n + 1));
         // Named once per replica for the life of the process.
         let pool: &'static str = Box::leak(format!("pg_replica:{name}").into_boxed_str());
         let conn = Shared::new(pool, target, postgres.read_connections as usize);
-        tracing::info!(replica = %name, "reads may go to this replica");
+        tracing::info!(replica = %name, "reads may go to this server while it is a standby");
         members.push(replicas::Replica::new(name, conn));
     }
     Ok(replicas::Replicas::new(members, max_lag))
