@@ -3,6 +3,7 @@
 //! caller's own writes, and a failover that loses nothing acknowledged.
 //! Each test has its own ports, so they run beside each other.
 
+mod across_instances;
 mod failover;
 mod read_your_writes;
 mod sync_standby;
