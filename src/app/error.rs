@@ -41,7 +41,7 @@ impl From<StoreError> for AppError {
                 "unexpected violation of constraint {}",
                 constraint.name()
             )),
-            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Unavailable(cause) | StoreError::NotRun(cause) => Self::Unavailable(cause),
             StoreError::Other(cause) => Self::Internal(cause),
         }
     }

@@ -62,6 +62,12 @@ pub enum StoreError {
     Violates(Constraint),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// Unavailable, and certain that nothing of the statement ran: no
+    /// server would take it as asked (none writable while a failover or
+    /// switchover runs, one shutting down), or the server refused it
+    /// before running it. Safe to try again, writes included.
+    #[error("the database is unavailable: {0}")]
+    NotRun(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

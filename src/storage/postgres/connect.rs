@@ -124,7 +124,7 @@ impl Target {
                 Err(why) => failures.push(format!("{}: {why}", host.name)),
             }
         }
-        Err(StoreError::Unavailable(failures.join("; ")))
+        Err(StoreError::NotRun(failures.join("; ")))
     }
 
     async fn connect_to(

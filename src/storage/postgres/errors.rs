@@ -12,6 +12,13 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
                 return StoreError::Violates(constraint);
             }
         }
+        // Refused before running: the backend terminated or the server
+        // shutting down or starting (an error answered to the statement
+        // itself means it did not commit), or a server that no longer
+        // takes writes (a demoted primary).
+        if matches!(code, "57P01" | "57P02" | "57P03" | "25006") {
+            return StoreError::NotRun(e.to_string());
+        }
         // Class 08: connection exceptions; 57: operator intervention (a
         // statement past `statement_timeout` or cancelled, a terminated
         // backend, a server shutting down or restarting); 53: out of

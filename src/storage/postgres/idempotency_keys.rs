@@ -57,7 +57,30 @@ pub(super) async fn insert(
 
 #[async_trait]
 impl IdempotencyStore for PgStore {
+    /// The claim reads and locks only: one that failed having run nothing
+    /// is made again from the start, on a new connection.
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
+        self.while_failing_over(move || self.try_claim(key)).await
+    }
+
+    async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        // On a pooled connection of its own, not a shared one: a batch that
+        // waits on a row lock must not hold up the requests queued behind it.
+        let conn = pool::get(&self.pool).await?;
+        let sql = "WITH deleted AS (
+                       DELETE FROM orderly_idempotency_keys WHERE ctid IN (
+                           SELECT ctid FROM orderly_idempotency_keys WHERE created_at < $1 LIMIT $2)
+                       RETURNING 1)
+                   SELECT count(*) FROM deleted";
+        let deleted = conn
+            .query(self.limits.statement, sql, &[&cutoff, &i64::from(batch)])
+            .await?;
+        Ok(deleted.first().map_or(0, |row| row.get::<_, i64>(0)) as u64)
+    }
+}
+
+impl PgStore {
+    async fn try_claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
         let conn = pool::get(&self.pool).await?;
         let tx = PgTx::begin(conn, self.limits.statement, self.notes_positions()).await?;
         let scope_and_key: [&dyn Param; 3] = [&key.owner, &key.scope, &key.key];
@@ -82,20 +105,5 @@ impl IdempotencyStore for PgStore {
             tx: Tx::new(tx),
             stored,
         })
-    }
-
-    async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
-        // On a pooled connection of its own, not a shared one: a batch that
-        // waits on a row lock must not hold up the requests queued behind it.
-        let conn = pool::get(&self.pool).await?;
-        let sql = "WITH deleted AS (
-                       DELETE FROM orderly_idempotency_keys WHERE ctid IN (
-                           SELECT ctid FROM orderly_idempotency_keys WHERE created_at < $1 LIMIT $2)
-                       RETURNING 1)
-                   SELECT count(*) FROM deleted";
-        let deleted = conn
-            .query(self.limits.statement, sql, &[&cutoff, &i64::from(batch)])
-            .await?;
-        Ok(deleted.first().map_or(0, |row| row.get::<_, i64>(0)) as u64)
     }
 }

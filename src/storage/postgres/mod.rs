@@ -56,6 +56,9 @@ pub struct PgStore {
     /// Connections of their own, for transactions and purges.
     pool: pool::Pool,
     limits: Limits,
+    /// How long statements that did not run are tried again while no
+    /// server takes them (`routing::while_failing_over`).
+    failover_wait: Duration,
     /// Hot standbys that serve reads (none unless configured).
     replicas: Arc<replicas::Replicas>,
     /// The replicas' checks, stopped with the store.
@@ -100,7 +103,7 @@ impl PgStore {
         let pool = pool::build(primary, database)?;
         let mut conn = pool::get(&pool).await.map_err(|e| match e {
             // Each host and why, already: said once.
-            StoreError::Unavailable(why) => {
+            StoreError::Unavailable(why) | StoreError::NotRun(why) => {
                 anyhow::anyhow!("could not connect to PostgreSQL: {why}")
             }
             other => anyhow::Error::new(other).context("could not connect to PostgreSQL"),
@@ -117,6 +120,7 @@ impl PgStore {
             writers,
             pool,
             limits,
+            failover_wait: postgres.failover_wait,
             replicas,
             _checks: checks,
         })

@@ -10,15 +10,26 @@
 //!   (`replicas`); failing that, or if the read fails there, to the
 //!   primary's shared reader connections, with no error to the caller.
 //!   `ReadFrom::Primary` always to the primary.
+//! - **While no server takes a statement** (a failover or switchover in
+//!   progress), a statement certain not to have run (`StoreError::NotRun`)
+//!   is tried again every `RETRY_EVERY`, for at most the failover wait
+//!   (`while_failing_over`): a planned switchover costs callers a pause,
+//!   not an error. A statement that may have run (a connection lost while
+//!   it ran) is never tried again here: the caller gets 503.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::param::Param;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
 use super::PgStore;
-use crate::storage::{LogPosition, ReadFrom, StoreResult, Written};
+use crate::storage::{LogPosition, ReadFrom, StoreError, StoreResult, Written};
+
+/// How often a statement that did not run is tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
 
 impl PgStore {
     /// Where reads that `from` allows run.
@@ -30,6 +41,26 @@ impl PgStore {
     /// where replicas serve reads, which need to know.
     pub(super) fn notes_positions(&self) -> bool {
         !self.replicas.is_empty()
+    }
+
+    /// `attempt`, and again while it fails having run nothing, until the
+    /// failover wait is over.
+    pub(super) async fn while_failing_over<T, F, Fut>(&self, attempt: F) -> StoreResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = StoreResult<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.failover_wait;
+        loop {
+            match attempt().await {
+                Err(StoreError::NotRun(_))
+                    if tokio::time::Instant::now() + RETRY_EVERY < deadline =>
+                {
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Where single-statement writes run.
@@ -61,7 +92,10 @@ impl Statements for Reads<'_> {
             }
         }
         replicas.primary_served();
-        self.store.readers.query(sql, params).await
+        let readers = &self.store.readers;
+        self.store
+            .while_failing_over(move || readers.query(sql, params))
+            .await
     }
 }
 
@@ -86,11 +120,15 @@ impl Writes<'_> {
 
 impl Statements for Writes<'_> {
     async fn query(&self, sql: &'static str, params: &[&dyn Param]) -> StoreResult<Vec<Row>> {
-        let writers = &self.store.writers;
-        if !self.store.notes_positions() {
-            return writers.query(sql, params).await;
+        let (store, writers) = (self.store, &self.store.writers);
+        if !store.notes_positions() {
+            return store
+                .while_failing_over(move || writers.query(sql, params))
+                .await;
         }
-        let (rows, at) = writers.query_then_position(sql, params).await?;
+        let (rows, at) = store
+            .while_failing_over(move || writers.query_then_position(sql, params))
+            .await?;
         if let Some(LogPosition(at)) = at {
             self.at.fetch_max(at, Ordering::Relaxed);
         }

@@ -124,7 +124,7 @@ impl Shared {
         // An attempt made while this request waited has just failed: fail
         // too, rather than queue for another full connect timeout each.
         if slot.failed_at.load(Ordering::Relaxed) >= asked_at {
-            return Err(StoreError::Unavailable(
+            return Err(StoreError::NotRun(
                 "connecting to PostgreSQL failed just now".into(),
             ));
         }
