@@ -66,7 +66,9 @@ cleanup() {
   status=$?
   stop_instances
   if [ "$status" -ne 0 ]; then
-    for f in "$logs"/*.log; do [ -f "$f" ] && { echo "== $f (last lines)" >&2; tail -n 15 "$f" >&2; }; done
+    for f in "$logs"/*.log; do
+      [ -f "$f" ] && { echo "== $f (last warnings and errors)" >&2; grep -E ' (WARN|ERROR) ' "$f" | tail -n 15 >&2; }
+    done
   fi
   bash scripts/ha.sh down >/dev/null 2>&1 || true
   redis-cli -n "$redis_db" flushdb >/dev/null 2>&1 || true

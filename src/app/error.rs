@@ -26,6 +26,10 @@ pub enum AppError {
     KeyInFlight,
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// Unavailable, and certain that nothing of the unit of work was
+    /// committed: it may be run again (`idempotency`).
+    #[error("the database is unavailable: {0}")]
+    NotRun(String),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -41,7 +45,8 @@ impl From<StoreError> for AppError {
                 "unexpected violation of constraint {}",
                 constraint.name()
             )),
-            StoreError::Unavailable(cause) | StoreError::NotRun(cause) => Self::Unavailable(cause),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::NotRun(cause) => Self::NotRun(cause),
             StoreError::Other(cause) => Self::Internal(cause),
         }
     }

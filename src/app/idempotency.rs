@@ -27,6 +27,7 @@
 //! transaction `once` hands over (a method of `WriteTx`), and implement
 //! [`Replayable`] for what it returns.
 
+use futures_util::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -111,6 +112,17 @@ fn lock(set: &Mutex<HashSet<KeyId>>) -> std::sync::MutexGuard<'_, HashSet<KeyId>
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A keyed create's writes, inside the claim's transaction: a function
+/// that can run more than once (`once` runs it again after a run that
+/// committed nothing), each run's future borrowing only the transaction.
+pub trait Work<T>: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, AppResult<T>> {}
+
+impl<T, F> Work<T> for F where F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, AppResult<T>> {}
+
+/// How many times one keyed create runs at most while its runs fail with
+/// nothing committed (`once`).
+const RUNS_WHILE_FAILING_OVER: u32 = 3;
+
 pub struct Idempotency {
     store: Arc<dyn IdempotencyStore>,
     in_flight: Arc<Mutex<HashSet<KeyId>>>,
@@ -127,12 +139,23 @@ impl Idempotency {
     /// Runs `work` at most once per key, inside the claim's transaction,
     /// and answers repeats with what the first run answered; where the
     /// commit left the primary's log, when replicas need to know.
+    ///
+    /// A run that failed with nothing committed because the database was
+    /// changing hands (`AppError::NotRun`: a switchover stopped the server
+    /// under it) is made again from the claim, which waits for the new
+    /// primary, up to `RUNS_WHILE_FAILING_OVER` runs in all.
     pub async fn once<T: Replayable>(
         &self,
         key: &IdempotencyKey,
-        work: impl AsyncFnOnce(&mut Tx) -> AppResult<T>,
+        work: impl Work<T>,
     ) -> AppResult<Written<Created<T>>> {
-        let result = self.once_with_key(key, work).await;
+        let mut runs = 1;
+        let result = loop {
+            match self.once_with_key(key, &work).await {
+                Err(AppError::NotRun(_)) if runs < RUNS_WHILE_FAILING_OVER => runs += 1,
+                other => break other,
+            }
+        };
         metrics::record_idempotent(match &result {
             Ok(Written {
                 value: Created::New(_),
@@ -152,7 +175,7 @@ impl Idempotency {
     async fn once_with_key<T: Replayable>(
         &self,
         key: &IdempotencyKey,
-        work: impl AsyncFnOnce(&mut Tx) -> AppResult<T>,
+        work: &impl Work<T>,
     ) -> AppResult<Written<Created<T>>> {
         let mut processing = match self.try_processing(key).await? {
             NextAction::StartProcessing(processing) => processing,

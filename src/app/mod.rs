@@ -11,9 +11,7 @@
 use std::sync::Arc;
 
 use crate::domain::IdempotencyKey;
-use crate::storage::{
-    ConnectionStats, Health, OrderStore, ReadStats, Stores, Tx, UserStore, Written,
-};
+use crate::storage::{ConnectionStats, Health, OrderStore, ReadStats, Stores, UserStore, Written};
 
 pub mod access;
 pub mod error;
@@ -84,7 +82,7 @@ impl App {
         caller: Caller,
         key: Option<&IdempotencyKey>,
         alone: impl AsyncFnOnce() -> AppResult<Written<T>>,
-        within: impl AsyncFnOnce(&mut Tx) -> AppResult<T>,
+        within: impl idempotency::Work<T>,
     ) -> AppResult<Created<T>> {
         let created = match key {
             None => alone().await?.map(Created::New),

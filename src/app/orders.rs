@@ -23,7 +23,10 @@ impl App {
             caller,
             key,
             async || unknown_user(self.orders.create(&new).await),
-            async |tx| unknown_user(tx.create_order(&new).await),
+            |tx| {
+                let new = new.clone();
+                Box::pin(async move { unknown_user(tx.create_order(&new).await) })
+            },
         )
         .await
     }

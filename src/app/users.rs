@@ -22,7 +22,10 @@ impl App {
             caller,
             key,
             async || email_taken(self.users.create(&new).await),
-            async |tx| email_taken(tx.create_user(&new).await),
+            |tx| {
+                let new = new.clone();
+                Box::pin(async move { email_taken(tx.create_user(&new).await) })
+            },
         )
         .await
     }

@@ -17,7 +17,7 @@ use tokio_postgres::types::PgLsn;
 use tokio_postgres::{Client, Row, Statement};
 
 use super::connect::Target;
-use super::driver::{drive, Watch};
+use super::driver::{drive, is_stopping, Watch};
 use super::errors::db_error;
 use super::param::Param;
 
@@ -91,7 +91,15 @@ pub struct PgConn {
     answered_at: AtomicU64,
     /// Statements sent and not yet answered.
     in_flight: AtomicUsize,
+    /// The server said it was stopping (a statement here failed with
+    /// 57P01-57P03): it reads nothing more, so the statements pipelined
+    /// behind that one, which then find the connection closed, never ran.
+    server_stopping: AtomicBool,
 }
+
+/// How long a statement that found its connection closed waits for the
+/// statement ahead of it to report why (`server_stopping`).
+const STOPPING_REPORT_WAIT: Duration = Duration::from_millis(20);
 
 impl PgConn {
     pub async fn open(target: &Target) -> StoreResult<Self> {
@@ -109,6 +117,7 @@ impl PgConn {
             opened: Instant::now(),
             answered_at: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            server_stopping: AtomicBool::new(false),
         };
         conn.answered_at.store(conn.now(), Ordering::Relaxed);
         conn.execute(target.limits.connect, target.session_settings())
@@ -163,7 +172,10 @@ impl PgConn {
         match tokio::time::timeout(limit, work).await {
             Ok(result) => {
                 self.answered_at.store(self.now(), Ordering::Relaxed);
-                let result = result.map_err(db_error)?;
+                let result = match result {
+                    Ok(result) => result,
+                    Err(e) => return Err(self.failed(e, unconfirmed_before).await),
+                };
                 if self.watch.unconfirmed_commits() != unconfirmed_before {
                     return Err(StoreError::Unavailable(
                         "the commit was not confirmed by the synchronous standby".into(),
@@ -179,6 +191,27 @@ impl PgConn {
                 Err(not_answering(limit))
             }
         }
+    }
+
+    /// A statement's error as a storage error. One that found the
+    /// connection closed ran nothing if the server had just said, to a
+    /// statement ahead of it here, that it was stopping (a clean shutdown,
+    /// as in a switchover), and no commit went unconfirmed meanwhile;
+    /// otherwise it may have run (a crash), and is not to be tried again.
+    async fn failed(&self, e: tokio_postgres::Error, unconfirmed_before: u64) -> StoreError {
+        if e.code().is_some_and(|code| is_stopping(code.code())) {
+            self.server_stopping.store(true, Ordering::Relaxed);
+        }
+        if e.is_closed() {
+            // That statement's task may be reading its error right now.
+            tokio::time::sleep(STOPPING_REPORT_WAIT).await;
+            let stopping =
+                self.server_stopping.load(Ordering::Relaxed) || self.watch.server_stopping();
+            if stopping && self.watch.unconfirmed_commits() == unconfirmed_before {
+                return StoreError::NotRun(format!("{e}, after the server said it was stopping"));
+            }
+        }
+        db_error(e)
     }
 
     /// Runs one statement within `limit`; its rows.

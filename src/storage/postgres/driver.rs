@@ -8,8 +8,13 @@
 //! statement's runner (`PgConn::run`) can refuse to acknowledge the write:
 //! a failover to the standby would lose it. Each connection counts its
 //! own, so a commit is judged only by what happened on its connection.
+//!
+//! It also notes when the server says, unasked, that it is stopping (a
+//! FATAL 57P01-57P03 to an idle connection, as a switchover's clean
+//! shutdown sends): a statement that then finds the connection closed
+//! never reached a running backend (`PgConn::failed`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio_postgres::{AsyncMessage, Connection, Socket};
@@ -22,12 +27,24 @@ pub struct Watch {
     /// Commits PostgreSQL kept without the synchronous standby's
     /// confirmation.
     unconfirmed_commits: AtomicU64,
+    /// The server said it was stopping.
+    server_stopping: AtomicBool,
 }
 
 impl Watch {
     pub fn unconfirmed_commits(&self) -> u64 {
         self.unconfirmed_commits.load(Ordering::Acquire)
     }
+
+    pub fn server_stopping(&self) -> bool {
+        self.server_stopping.load(Ordering::Acquire)
+    }
+}
+
+/// The server's codes for "this backend is going away": terminated by an
+/// administrator, the server crashing, or shutting down or starting.
+pub fn is_stopping(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 /// Drives `connection` until it closes, counting into `watch`.
@@ -51,6 +68,9 @@ pub async fn drive(mut connection: Connection<Socket, Stream>, watch: Arc<Watch>
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {
+                if e.code().is_some_and(|code| is_stopping(code.code())) {
+                    watch.server_stopping.store(true, Ordering::Release);
+                }
                 tracing::warn!(error = %e, "PostgreSQL connection closed");
                 return;
             }
@@ -60,11 +80,12 @@ pub async fn drive(mut connection: Connection<Socket, Stream>, watch: Arc<Watch>
 }
 
 /// PostgreSQL's warning for a wait for synchronous replication cut short
-/// (by `statement_timeout` or a cancel), the commit kept locally. Matched
-/// by its text, as it has no SQLSTATE of its own; servers whose
+/// (by `statement_timeout` or a cancel, or by the backend's termination,
+/// as when the server shuts down), the commit kept locally. Matched by its
+/// text, as a cancel's has no SQLSTATE of its own; servers whose
 /// `lc_messages` is not English word it otherwise.
 fn is_unconfirmed_commit(notice: &tokio_postgres::error::DbError) -> bool {
-    notice
-        .message()
-        .starts_with("canceling wait for synchronous replication")
+    let message = notice.message();
+    message.starts_with("canceling wait for synchronous replication")
+        || message.starts_with("canceling the wait for synchronous replication")
 }

@@ -16,8 +16,10 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
         // shutting down or starting (an error answered to the statement
         // itself means it did not commit), or a server that no longer
         // takes writes (a demoted primary).
-        if matches!(code, "57P01" | "57P02" | "57P03" | "25006") {
-            return StoreError::NotRun(e.to_string());
+        // The server's own words: tokio-postgres' says only "db error".
+        let said = || format!("{} ({code})", db.message());
+        if super::driver::is_stopping(code) || code == "25006" {
+            return StoreError::NotRun(said());
         }
         // Class 08: connection exceptions; 57: operator intervention (a
         // statement past `statement_timeout` or cancelled, a terminated
@@ -29,7 +31,7 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
             || code.starts_with("53")
             || code == "26000"
         {
-            return StoreError::Unavailable(e.to_string());
+            return StoreError::Unavailable(said());
         }
         return StoreError::other("PostgreSQL query failed", e);
     }
