@@ -6,6 +6,7 @@
 # failover, never for data anyone keeps: every connection from 127.0.0.1
 # is trusted.
 #
+#   bash scripts/ha.sh install       # installs the Debian packages it needs, if missing
 #   bash scripts/ha.sh up            # (re)creates it; waits (60 s at most,
 #                                    # 10-16 s here) until the leader takes
 #                                    # writes and both replicas stream, one
@@ -638,6 +639,7 @@ EOF
 }
 
 case ${1:-} in
+  install) ensure_packages ;;
   up) up ;;
   down) down ;;
   status) patronictl_ list ;;
@@ -652,5 +654,5 @@ case ${1:-} in
   resume) resume ;;
   balance) shift; balance "$@" ;;
   unbalance) if [ -d "$dir" ]; then stop_haproxy; rm -f "$dir/haproxy.cfg"; fi ;;
-  *) echo "usage: $0 up|status|leader|wait-leader|wait-healthy|kill-leader|start NODE|wait-replica NODE|switchover [NODE]|pause|resume|balance LISTEN_PORT BACKEND_PORT...|unbalance|down" >&2; exit 2 ;;
+  *) echo "usage: $0 install|up|status|leader|wait-leader|wait-healthy|kill-leader|start NODE|wait-replica NODE|switchover [NODE]|pause|resume|balance LISTEN_PORT BACKEND_PORT...|unbalance|down" >&2; exit 2 ;;
 esac
