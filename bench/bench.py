@@ -324,7 +324,7 @@ def read_share(port: int) -> dict:
 def build_targets(args, workdir: pathlib.Path) -> list:
     targets = []
     wanted = args.targets.split(",")
-    if any(name in wanted for name in ("orderly-pg+cluster", "orderly-pg+replicas")):
+    if any(name in wanted for name in ("orderly-pg+cluster", "orderly-pg+replicas", "orderly-pg+replicas+store")):
         log("starting a throwaway cluster (scripts/cluster.sh up)")
         cluster("up")
         url = fresh_pg_database("orderly_bench_cluster", admin_url=CLUSTER_ADMIN_URL)
@@ -339,6 +339,15 @@ def build_targets(args, workdir: pathlib.Path) -> list:
                                       {"DATABASE_URL": url, "RUST_LOG": args.orderly_log,
                                        "ORDERLY_READ_REPLICA_URLS": replicas},
                                       log_path=workdir / "orderly-pg+replicas.log"))
+        if "orderly-pg+replicas+store" in wanted:
+            # The session store on the machine's Redis, database 14 (the bench's own), emptied first.
+            subprocess.run(["redis-cli", "-n", "14", "flushdb"], check=True, capture_output=True)
+            replicas = ",".join(f"postgres://postgres@{s}/orderly_bench_cluster" for s in STANDBYS)
+            targets.append(HttpTarget("orderly-pg+replicas+store", [str(ORDERLY)],
+                                      {"DATABASE_URL": url, "RUST_LOG": args.orderly_log,
+                                       "ORDERLY_READ_REPLICA_URLS": replicas,
+                                       "ORDERLY_SESSION_STORE": "redis://127.0.0.1:6379/14"},
+                                      log_path=workdir / "orderly-pg+replicas+store.log"))
     if "pgbench" in wanted:
         targets.append(PgbenchTarget(fresh_pg_database("orderly_bench_pgbench")))
     # `+key`: the same, serving with an API key that every request sends.
@@ -391,7 +400,8 @@ def main():
     parser.add_argument("--targets", default="pgbench,orderly-pg,orderly-sqlite,fastapi-1w,fastapi-2w",
                         help="also orderly-pg+key and orderly-sqlite+key (serving with an API key, sent by every "
                              "request), orderly-pg+cluster and orderly-pg+replicas (a throwaway cluster's primary, "
-                             "without and with its two standbys as read replicas), orderly-pg+tls, orderly-pg+unnamed, "
+                             "without and with its two standbys as read replicas), orderly-pg+replicas+store (with "
+                             "them and a session store on Redis database 14), orderly-pg+tls, orderly-pg+unnamed, "
                              "orderly-pg+pgbouncer-session, orderly-pg+pgbouncer-tx (see above)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--curve", default="16,64,256", help="get_user connection counts ('' to skip)")
@@ -444,7 +454,7 @@ def main():
     finally:
         for t in targets:
             t.stop()
-        if any(t.name in ("orderly-pg+cluster", "orderly-pg+replicas") for t in targets):
+        if any(t.name in ("orderly-pg+cluster", "orderly-pg+replicas", "orderly-pg+replicas+store") for t in targets):
             cluster("down")
         for name in POOLERS:
             if any(t.name == name for t in targets):
