@@ -177,4 +177,5 @@ echo "reads served by standbys after the failover (the old leader among them): $
 echo "== 3. a planned switchover under the same load"
 "$venv/bin/python" tests/ha/under_load.py --name switchover --base "$balancer" --dsn "$database_url" \
   --event "bash scripts/ha.sh switchover" --allowed 201 | tee "$logs/switchover.json"
+echo "commits whose synchronous wait the switchover's shutdown cut short (each resolved under its key): $(cat "$logs"/orderly-*.log | grep -c 'shut down while a commit waited' || true)"
 echo "ha-check: all green"

@@ -26,10 +26,13 @@ pub enum AppError {
     KeyInFlight,
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    /// Unavailable, and certain that nothing of the unit of work was
-    /// committed: it may be run again (`idempotency`).
+    /// Unavailable, and a unit of work under an idempotency key may be run
+    /// again (`idempotency`): nothing of it was committed, or its commit
+    /// was cut short by the server shutting down, and the claim of the
+    /// run again finds the key on whichever server then takes writes (or
+    /// makes it, if the commit did not reach that server).
     #[error("the database is unavailable: {0}")]
-    NotRun(String),
+    RunAgain(String),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -46,7 +49,9 @@ impl From<StoreError> for AppError {
                 constraint.name()
             )),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
-            StoreError::NotRun(cause) => Self::NotRun(cause),
+            StoreError::NotRun(cause) | StoreError::CutShortByShutdown(cause) => {
+                Self::RunAgain(cause)
+            }
             StoreError::Other(cause) => Self::Internal(cause),
         }
     }

@@ -141,7 +141,7 @@ impl Idempotency {
     /// commit left the primary's log, when replicas need to know.
     ///
     /// A run that failed with nothing committed because the database was
-    /// changing hands (`AppError::NotRun`: a switchover stopped the server
+    /// changing hands (`AppError::RunAgain`: a switchover stopped the server
     /// under it) is made again from the claim, which waits for the new
     /// primary, up to `RUNS_WHILE_FAILING_OVER` runs in all.
     pub async fn once<T: Replayable>(
@@ -152,7 +152,7 @@ impl Idempotency {
         let mut runs = 1;
         let result = loop {
             match self.once_with_key(key, &work).await {
-                Err(AppError::NotRun(_)) if runs < RUNS_WHILE_FAILING_OVER => runs += 1,
+                Err(AppError::RunAgain(_)) if runs < RUNS_WHILE_FAILING_OVER => runs += 1,
                 other => break other,
             }
         };

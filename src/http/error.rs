@@ -131,7 +131,7 @@ impl ApiError {
                 | AppError::KeyInFlight,
             ) => StatusCode::CONFLICT,
             Self::App(AppError::PreconditionFailed) => StatusCode::PRECONDITION_FAILED,
-            Self::App(AppError::Unavailable(_) | AppError::NotRun(_)) => {
+            Self::App(AppError::Unavailable(_) | AppError::RunAgain(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::App(AppError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -158,7 +158,7 @@ impl ApiError {
             Self::App(AppError::KeyInFlight) => "/problems/idempotency-key-in-flight",
             Self::App(AppError::KeyReused) => "/problems/idempotency-key-reused",
             Self::App(AppError::PreconditionFailed) => "/problems/precondition-failed",
-            Self::App(AppError::Unavailable(_) | AppError::NotRun(_)) => "/problems/unavailable",
+            Self::App(AppError::Unavailable(_) | AppError::RunAgain(_)) => "/problems/unavailable",
             Self::App(AppError::Internal(_)) => "/problems/internal",
         }
     }
@@ -167,7 +167,7 @@ impl ApiError {
     /// says only what the client can do (its cause is logged instead).
     fn detail(&self) -> String {
         match self {
-            Self::App(AppError::Unavailable(_) | AppError::NotRun(_)) => {
+            Self::App(AppError::Unavailable(_) | AppError::RunAgain(_)) => {
                 "the service cannot reach its database; retry shortly".into()
             }
             Self::App(AppError::Internal(_)) => "an internal error occurred".into(),
@@ -215,7 +215,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::App(AppError::Unavailable(cause) | AppError::NotRun(cause)) => {
+            Self::App(AppError::Unavailable(cause) | AppError::RunAgain(cause)) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -68,6 +68,13 @@ pub enum StoreError {
     /// before running it. Safe to try again, writes included.
     #[error("the database is unavailable: {0}")]
     NotRun(String),
+    /// A commit the server kept but had not seen replicated when it shut
+    /// down (a clean shutdown, which sends its standbys all it has
+    /// written before it stops): the write may stand; never acknowledged,
+    /// never run again as it is. Only a run under its idempotency key may
+    /// resolve it, by finding it or making it.
+    #[error("the database is unavailable: {0}")]
+    CutShortByShutdown(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

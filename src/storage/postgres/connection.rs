@@ -207,8 +207,14 @@ impl PgConn {
             tokio::time::sleep(STOPPING_REPORT_WAIT).await;
             let stopping =
                 self.server_stopping.load(Ordering::Relaxed) || self.watch.server_stopping();
-            if stopping && self.watch.unconfirmed_commits() == unconfirmed_before {
+            let unconfirmed = self.watch.unconfirmed_commits() != unconfirmed_before;
+            if stopping && !unconfirmed {
                 return StoreError::NotRun(format!("{e}, after the server said it was stopping"));
+            }
+            if unconfirmed && self.watch.cut_by_shutdown() {
+                return StoreError::CutShortByShutdown(format!(
+                    "{e}: the server shut down while the commit waited for its synchronous standby"
+                ));
             }
         }
         db_error(e)

@@ -12,7 +12,10 @@
 //! It also notes when the server says, unasked, that it is stopping (a
 //! FATAL 57P01-57P03 to an idle connection, as a switchover's clean
 //! shutdown sends): a statement that then finds the connection closed
-//! never reached a running backend (`PgConn::failed`).
+//! never reached a running backend (`PgConn::failed`). And when the
+//! warning of a commit's cut-short wait carries 57P01, the server is
+//! shutting down: a clean shutdown sends its connected standbys all it has
+//! written, so the commit may stand on the next primary too.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +32,9 @@ pub struct Watch {
     unconfirmed_commits: AtomicU64,
     /// The server said it was stopping.
     server_stopping: AtomicBool,
+    /// A commit's wait for the synchronous standby was cut short because
+    /// the server was shutting down (its warning carries 57P01).
+    cut_by_shutdown: AtomicBool,
 }
 
 impl Watch {
@@ -38,6 +44,10 @@ impl Watch {
 
     pub fn server_stopping(&self) -> bool {
         self.server_stopping.load(Ordering::Acquire)
+    }
+
+    pub fn cut_by_shutdown(&self) -> bool {
+        self.cut_by_shutdown.load(Ordering::Acquire)
     }
 }
 
@@ -53,6 +63,14 @@ pub async fn drive(mut connection: Connection<Socket, Stream>, watch: Arc<Watch>
         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notice(notice))) if is_unconfirmed_commit(&notice) => {
                 watch.unconfirmed_commits.fetch_add(1, Ordering::Release);
+                if is_stopping(notice.code().code()) {
+                    watch.cut_by_shutdown.store(true, Ordering::Release);
+                    tracing::warn!(
+                        notice = notice.message(),
+                        "PostgreSQL shut down while a commit waited for its synchronous standby; the write is not acknowledged as it is (a keyed create is run again under its key)"
+                    );
+                    continue;
+                }
                 tracing::error!(
                     notice = notice.message(),
                     "PostgreSQL kept a commit without its synchronous standby; the write is not acknowledged"

@@ -103,7 +103,9 @@ impl PgStore {
         let pool = pool::build(primary, database)?;
         let mut conn = pool::get(&pool).await.map_err(|e| match e {
             // Each host and why, already: said once.
-            StoreError::Unavailable(why) | StoreError::NotRun(why) => {
+            StoreError::Unavailable(why)
+            | StoreError::NotRun(why)
+            | StoreError::CutShortByShutdown(why) => {
                 anyhow::anyhow!("could not connect to PostgreSQL: {why}")
             }
             other => anyhow::Error::new(other).context("could not connect to PostgreSQL"),
