@@ -241,3 +241,70 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
         said.trim().replace('\n', "; ")
     );
 }
+
+/// `--db-failover-wait-ms`: a write that finds no server to take it (here
+/// the one server down, then started again 1.5 s later, as in a
+/// restart or a switchover) waits for one and is answered 201; with the
+/// wait at 0, the same write is answered 503 at once. Either way nothing is
+/// written twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_a_server_to_take_it_within_the_failover_wait() {
+    let cluster = Cluster::lone("failover-wait", 26532, "", None);
+    let url = cluster.url(Node::Primary);
+    let limits = [("ORDERLY_DB_CONNECT_TIMEOUT_MS", "500")];
+    let waiting =
+        OrderlyProcess::start_on_url(&url, &[limits[0], ("ORDERLY_DB_FAILOVER_WAIT_MS", "10000")])
+            .await;
+    let impatient =
+        OrderlyProcess::start_on_url(&url, &[limits[0], ("ORDERLY_DB_FAILOVER_WAIT_MS", "0")])
+            .await;
+    let create = |base: String, email: &'static str| {
+        let client = waiting.client.clone();
+        async move {
+            let resp = client
+                .post(format!("{base}/api/v1/users"))
+                .json(&json!({"email": email, "name": "W"}))
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await
+                .expect("an answer");
+            let retry_after = resp.headers().contains_key("retry-after");
+            (resp.status().as_u16(), retry_after)
+        }
+    };
+    assert_eq!(
+        create(waiting.address.clone(), "before@example.com")
+            .await
+            .0,
+        201
+    );
+
+    cluster.crash(Node::Primary);
+    let (status, retry_after) = create(impatient.address.clone(), "impatient@example.com").await;
+    assert_eq!(
+        (status, retry_after),
+        (503, true),
+        "no wait: 503 at once, with Retry-After"
+    );
+    let sent = Instant::now();
+    let pending = tokio::spawn(create(waiting.address.clone(), "waited@example.com"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !pending.is_finished(),
+        "the write waits while no server takes it"
+    );
+    cluster.start(Node::Primary);
+    let (status, _) = pending.await.unwrap();
+    assert_eq!(status, 201, "answered once the server is back");
+    assert!(sent.elapsed() >= Duration::from_millis(1500));
+    let count = cluster
+        .sql(
+            Node::Primary,
+            "SELECT count(*) FROM users WHERE email IN ('waited@example.com', 'impatient@example.com')",
+        )
+        .await;
+    assert_eq!(
+        count, "1",
+        "the waited write once, the refused one not at all"
+    );
+}
