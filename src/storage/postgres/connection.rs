@@ -91,14 +91,10 @@ pub struct PgConn {
     answered_at: AtomicU64,
     /// Statements sent and not yet answered.
     in_flight: AtomicUsize,
-    /// The server said it was stopping (a statement here failed with
-    /// 57P01-57P03): it reads nothing more, so the statements pipelined
-    /// behind that one, which then find the connection closed, never ran.
-    server_stopping: AtomicBool,
 }
 
 /// How long a statement that found its connection closed waits for the
-/// statement ahead of it to report why (`server_stopping`).
+/// statement ahead of it to report why (`Watch::server_stopping`).
 const STOPPING_REPORT_WAIT: Duration = Duration::from_millis(20);
 
 impl PgConn {
@@ -117,7 +113,6 @@ impl PgConn {
             opened: Instant::now(),
             answered_at: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
-            server_stopping: AtomicBool::new(false),
         };
         conn.answered_at.store(conn.now(), Ordering::Relaxed);
         conn.execute(target.limits.connect, target.session_settings())
@@ -194,19 +189,21 @@ impl PgConn {
     }
 
     /// A statement's error as a storage error. One that found the
-    /// connection closed ran nothing if the server had just said, to a
-    /// statement ahead of it here, that it was stopping (a clean shutdown,
-    /// as in a switchover), and no commit went unconfirmed meanwhile;
-    /// otherwise it may have run (a crash), and is not to be tried again.
+    /// connection closed ran nothing if the server had said it was
+    /// stopping (to a statement ahead of it here, or unasked: a clean
+    /// shutdown, as in a switchover; the server reads nothing more), and no
+    /// commit went unconfirmed meanwhile; otherwise it may have run (a
+    /// crash), and is not to be tried again.
     async fn failed(&self, e: tokio_postgres::Error, unconfirmed_before: u64) -> StoreError {
         if e.code().is_some_and(|code| is_stopping(code.code())) {
-            self.server_stopping.store(true, Ordering::Relaxed);
+            self.watch.note_stopping();
         }
         if e.is_closed() {
-            // That statement's task may be reading its error right now.
-            tokio::time::sleep(STOPPING_REPORT_WAIT).await;
-            let stopping =
-                self.server_stopping.load(Ordering::Relaxed) || self.watch.server_stopping();
+            if !self.watch.server_stopping() {
+                // The statement ahead may be reading its error right now.
+                tokio::time::sleep(STOPPING_REPORT_WAIT).await;
+            }
+            let stopping = self.watch.server_stopping();
             let unconfirmed = self.watch.unconfirmed_commits() != unconfirmed_before;
             if stopping && !unconfirmed {
                 return StoreError::NotRun(format!("{e}, after the server said it was stopping"));

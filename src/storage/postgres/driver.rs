@@ -46,6 +46,12 @@ impl Watch {
         self.server_stopping.load(Ordering::Acquire)
     }
 
+    /// The server said it was stopping: unasked (seen here), or in answer
+    /// to a statement (seen by its runner).
+    pub fn note_stopping(&self) {
+        self.server_stopping.store(true, Ordering::Release);
+    }
+
     pub fn cut_by_shutdown(&self) -> bool {
         self.cut_by_shutdown.load(Ordering::Acquire)
     }
@@ -87,7 +93,7 @@ pub async fn drive(mut connection: Connection<Socket, Stream>, watch: Arc<Watch>
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 if e.code().is_some_and(|code| is_stopping(code.code())) {
-                    watch.server_stopping.store(true, Ordering::Release);
+                    watch.note_stopping();
                 }
                 tracing::warn!(error = %e, "PostgreSQL connection closed");
                 return;
