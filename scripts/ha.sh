@@ -70,6 +70,10 @@ nodes=(node1 node2 node3)
 die() { echo "ha: $*" >&2; exit 1; }
 case $dir in /|/tmp|/tmp/|"") echo "ha: refusing ORDERLY_HA_DIR=$dir" >&2; exit 2 ;; esac
 case $dir in /*) ;; *) echo "ha: ORDERLY_HA_DIR must be an absolute path" >&2; exit 2 ;; esac
+# Everything below runs from /: Patroni and initdb run as `postgres`, who
+# may not enter the caller's directory (a checkout in a `mktemp -d`
+# folder, mode 700), and Patroni fails outright there.
+cd /
 [[ $port =~ ^[0-9]+$ ]] || { echo "ha: ORDERLY_HA_PORT is a number" >&2; exit 2; }
 if ! [[ $ttl =~ ^[0-9]+$ ]] || [ "$ttl" -lt 5 ]; then echo "ha: ORDERLY_HA_TTL is a number of seconds, 5 or more" >&2; exit 2; fi
 loop_wait=$((ttl / 5))
@@ -312,8 +316,7 @@ bootstrap:
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8
-    # A throwaway cluster: initdb need not wait for its files to reach
-    # the disk (a slow disk once held a bootstrap past a minute in CI).
+    # A throwaway cluster: initdb need not wait for its files to reach disk.
     - no-sync
 
 postgresql:
