@@ -2,7 +2,8 @@
 //! The HTTP layer maps each variant to a status in one place
 //! (`http/error.rs`).
 
-use crate::storage::{Constraint, StoreError, StoreResult};
+use crate::storage::retry::Failure;
+use crate::storage::{Constraint, StoreError, StoreResult, Unavailable, Unsettled};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -24,15 +25,11 @@ pub enum AppError {
     KeyReused,
     #[error("a request with this Idempotency-Key is still running; retry shortly")]
     KeyInFlight,
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
-    /// Unavailable, and a unit of work under an idempotency key may be run
-    /// again (`idempotency`): nothing of it was committed, or its commit
-    /// was cut short by the server shutting down, and the claim of the
-    /// run again finds the key on whichever server then takes writes (or
-    /// makes it, if the commit did not reach that server).
-    #[error("the database is unavailable: {0}")]
-    RunAgain(String),
+    /// The database did not settle the work: what is known of it (did it
+    /// run?) and what the server said, kept for the log; whether it is
+    /// tried again is the retry policy's (`storage::retry`).
+    #[error("the database is unavailable")]
+    Unavailable(#[from] Unavailable),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -48,11 +45,17 @@ impl From<StoreError> for AppError {
                 "unexpected violation of constraint {}",
                 constraint.name()
             )),
-            StoreError::Unavailable(cause) => Self::Unavailable(cause),
-            StoreError::NotRun(cause) | StoreError::CutShortByShutdown(cause) => {
-                Self::RunAgain(cause)
-            }
+            StoreError::Unavailable(unavailable) => Self::Unavailable(unavailable),
             StoreError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl Failure for AppError {
+    fn unsettled(&self) -> Option<Unsettled> {
+        match self {
+            Self::Unavailable(unavailable) => Some(unavailable.outcome),
+            _ => None,
         }
     }
 }

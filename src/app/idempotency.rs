@@ -8,7 +8,10 @@
 //!   the single writer's lock).
 //! - **Decide.** Nothing stored, or only an expired row: execute. A live row
 //!   with another body's fingerprint: 422. A live row with the same body:
-//!   replay its response, byte for byte, without executing.
+//!   replay its response, byte for byte, without executing, once storage
+//!   confirms that its commit is as safe as an acknowledged one (the first
+//!   run may have been refused because the synchronous standby never
+//!   confirmed it: a replay must not acknowledge it either).
 //! - **Execute and record.** The work and the response it produced, stored
 //!   as data, commit in one transaction: never a resource without its
 //!   response, nor a response without its resource. A failed request stores
@@ -19,6 +22,10 @@
 //!   another instance's lock. (Another *process* on the same SQLite file
 //!   waits for the writer's lock instead, then replays.) A crash leaves no
 //!   claim behind: both holds end with the transaction or the process.
+//! - **Made again.** A run that failed for want of a database, having
+//!   committed nothing (or with a commit a shutdown cut short), is made
+//!   again from its claim, within the request's one budget for waiting
+//!   (`storage::retry`, which decides).
 //! - **Purge.** Rows older than [`TTL`] are never replayed and are deleted
 //!   in the background, in small batches.
 //!
@@ -36,6 +43,7 @@ use chrono::{TimeDelta, Utc};
 use super::error::OnConstraint;
 use super::{AppError, AppResult};
 use crate::domain::{IdempotencyKey, SavedResponse};
+use crate::storage::retry::{Retry, Work as Attempt};
 use crate::storage::{Claim, Constraint, IdempotencyStore, LogPosition, Tx, Written};
 use crate::telemetry::metrics;
 
@@ -119,20 +127,18 @@ pub trait Work<T>: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, AppResult<T>> {}
 
 impl<T, F> Work<T> for F where F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, AppResult<T>> {}
 
-/// How many times one keyed create runs at most while its runs fail with
-/// nothing committed (`once`).
-const RUNS_WHILE_FAILING_OVER: u32 = 3;
-
 pub struct Idempotency {
     store: Arc<dyn IdempotencyStore>,
     in_flight: Arc<Mutex<HashSet<KeyId>>>,
+    retry: Retry,
 }
 
 impl Idempotency {
-    pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
+    pub fn new(store: Arc<dyn IdempotencyStore>, retry: Retry) -> Self {
         Self {
             store,
             in_flight: Arc::default(),
+            retry,
         }
     }
 
@@ -140,22 +146,19 @@ impl Idempotency {
     /// and answers repeats with what the first run answered; where the
     /// commit left the primary's log, when replicas need to know.
     ///
-    /// A run that failed with nothing committed because the database was
-    /// changing hands (`AppError::RunAgain`: a switchover stopped the server
-    /// under it) is made again from the claim, which waits for the new
-    /// primary, up to `RUNS_WHILE_FAILING_OVER` runs in all.
+    /// A run that failed for want of a database is made again from the
+    /// claim as the retry policy says (`storage::retry`): one that
+    /// committed nothing, or whose commit a shutdown cut short (its claim
+    /// then finds it on whichever server takes writes, or makes it).
     pub async fn once<T: Replayable>(
         &self,
         key: &IdempotencyKey,
         work: impl Work<T>,
     ) -> AppResult<Written<Created<T>>> {
-        let mut runs = 1;
-        let result = loop {
-            match self.once_with_key(key, &work).await {
-                Err(AppError::RunAgain(_)) if runs < RUNS_WHILE_FAILING_OVER => runs += 1,
-                other => break other,
-            }
-        };
+        let result = self
+            .retry
+            .run(Attempt::UnderKey, || self.once_with_key(key, &work))
+            .await;
         metrics::record_idempotent(match &result {
             Ok(Written {
                 value: Created::New(_),
@@ -213,10 +216,12 @@ impl Idempotency {
         match stored {
             Some(row) if row.created_at > Utc::now() - TTL => {
                 // Nothing runs: the claim ends here either way.
-                processing.abandon().await;
                 if row.fingerprint != key.fingerprint {
+                    processing.abandon().await;
                     return Err(AppError::KeyReused);
                 }
+                let Processing { tx, _in_flight } = processing;
+                tx.confirm_earlier_commits().await?;
                 Ok(NextAction::ReturnSavedResponse(row.response))
             }
             Some(_expired) => match processing.tx().forget_response(key).await {

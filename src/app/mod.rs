@@ -42,7 +42,7 @@ impl App {
         Ok(Self {
             users: stores.users,
             orders: stores.orders,
-            idempotency: idempotency::Idempotency::new(stores.idempotency_keys),
+            idempotency: idempotency::Idempotency::new(stores.idempotency_keys, stores.retry),
             access: Access::load(stores.api_keys, anonymous_allowed).await?,
             floors: floors::Floors::new(stores.session_store),
             health: stores.health,

@@ -131,9 +131,7 @@ impl ApiError {
                 | AppError::KeyInFlight,
             ) => StatusCode::CONFLICT,
             Self::App(AppError::PreconditionFailed) => StatusCode::PRECONDITION_FAILED,
-            Self::App(AppError::Unavailable(_) | AppError::RunAgain(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::App(AppError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::App(AppError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,7 +156,7 @@ impl ApiError {
             Self::App(AppError::KeyInFlight) => "/problems/idempotency-key-in-flight",
             Self::App(AppError::KeyReused) => "/problems/idempotency-key-reused",
             Self::App(AppError::PreconditionFailed) => "/problems/precondition-failed",
-            Self::App(AppError::Unavailable(_) | AppError::RunAgain(_)) => "/problems/unavailable",
+            Self::App(AppError::Unavailable(_)) => "/problems/unavailable",
             Self::App(AppError::Internal(_)) => "/problems/internal",
         }
     }
@@ -167,7 +165,7 @@ impl ApiError {
     /// says only what the client can do (its cause is logged instead).
     fn detail(&self) -> String {
         match self {
-            Self::App(AppError::Unavailable(_) | AppError::RunAgain(_)) => {
+            Self::App(AppError::Unavailable(_)) => {
                 "the service cannot reach its database; retry shortly".into()
             }
             Self::App(AppError::Internal(_)) => "an internal error occurred".into(),
@@ -215,21 +213,41 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::App(AppError::Unavailable(cause) | AppError::RunAgain(cause)) => {
+            Self::App(unavailable @ AppError::Unavailable(_)) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response.extensions_mut().insert(LoggedCause(cause.clone()));
-            }
-            Self::App(AppError::Internal(cause)) => {
                 response
                     .extensions_mut()
-                    .insert(LoggedCause(format!("{cause:#}")));
+                    .insert(LoggedCause(with_causes(unavailable)));
+            }
+            Self::App(internal @ AppError::Internal(_)) => {
+                response
+                    .extensions_mut()
+                    .insert(LoggedCause(with_causes(internal)));
             }
             _ => {}
         }
         response
     }
+}
+
+/// `error` and each of its causes, outermost first, as one line for the
+/// log: "the database is unavailable: no server took the statement; ...:
+/// could not connect to PostgreSQL: 127.0.0.1:5432: connection refused".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let said = e.to_string();
+        // A transparent wrapper repeats its inner error's words.
+        if !line.ends_with(&said) {
+            line.push_str(": ");
+            line.push_str(&said);
+        }
+        cause = e.source();
+    }
+    line
 }
 
 impl From<Denied> for ApiError {

@@ -1,5 +1,6 @@
 //! What storage reports when a call fails: the named constraint a write
-//! broke, an unreachable database, or anything else.
+//! broke, a database that did not settle the statement (and what is known
+//! of it: did it run?), or anything else.
 //!
 //! A constraint means something only to the use case that broke it (the
 //! foreign key from orders to users says "no such user" to an order create
@@ -60,26 +61,104 @@ impl Constraint {
 pub enum StoreError {
     #[error("the write breaks constraint {}", .0.name())]
     Violates(Constraint),
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
-    /// Unavailable, and certain that nothing of the statement ran: no
-    /// server would take it as asked (none writable while a failover or
-    /// switchover runs, one shutting down), or the server refused it
-    /// before running it. Safe to try again, writes included.
-    #[error("the database is unavailable: {0}")]
-    NotRun(String),
-    /// A commit the server kept but had not seen replicated when it shut
-    /// down (a clean shutdown, which sends its standbys all it has
-    /// written before it stops): the write may stand; never acknowledged,
-    /// never run again as it is. Only a run under its idempotency key may
-    /// resolve it, by finding it or making it.
-    #[error("the database is unavailable: {0}")]
-    CutShortByShutdown(String),
+    /// The database did not settle the statement: what is known of it
+    /// (`Unsettled`) decides whether it may be tried again (`retry`); the
+    /// client gets 503.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What is known of a statement (or a commit) that did not succeed for
+/// want of a database: one of the outcomes that `postgres::outcome`
+/// decides, with what the server or the connection said (`source`).
+#[derive(Debug, thiserror::Error)]
+#[error("{outcome}")]
+pub struct Unavailable {
+    pub outcome: Unsettled,
+    #[source]
+    cause: Option<Cause>,
+}
+
+/// What the server or the connection said, kept whole for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// What is known of a statement that was not answered with success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsettled {
+    /// Certain to have run nothing: safe to try again, writes included.
+    NotRun(NotRun),
+    /// Sent, and its answer lost (a connection that broke or went silent,
+    /// a server that crashed): it may have committed. Never tried again.
+    MayHaveRun,
+    /// PostgreSQL kept the commit, but its wait for the synchronous
+    /// standby was cut short (a cancel): a failover now would lose it.
+    /// Never acknowledged, never tried again.
+    Unconfirmed,
+    /// PostgreSQL kept the commit, and its wait for the synchronous standby
+    /// ended because the backend was terminated (a shutdown, an
+    /// administrator): a clean shutdown sends its standbys all it has
+    /// written, so the commit may stand on the next primary too. Never
+    /// acknowledged as it is; only a run under its idempotency key may
+    /// settle it, by finding it or making it.
+    CutShortByShutdown,
+}
+
+/// Why a statement certainly did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRun {
+    /// No server takes it now: none reachable or writable, or the one it
+    /// reached was stopping or is a standby. A failover or switchover may
+    /// be under way: worth waiting for (`--db-failover-wait-ms`).
+    NoServer,
+    /// It named a prepared statement the server no longer had (a pooler
+    /// swapped the server connection under it); the connection sends its
+    /// statements unnamed from now on: worth sending again at once.
+    StatementGone,
+    /// Refused for now, by a server that is up: cancelled, out of
+    /// connections or memory, no free connection in time. 503, not
+    /// tried again.
+    Refused,
+}
+
+impl std::fmt::Display for Unsettled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotRun(NotRun::NoServer) => "no server took the statement; it did not run",
+            Self::NotRun(NotRun::StatementGone) => {
+                "the server had lost its prepared statement; it did not run"
+            }
+            Self::NotRun(NotRun::Refused) => "the server refused the statement for now; it did not run",
+            Self::MayHaveRun => "the statement's answer was lost; it may have run",
+            Self::Unconfirmed => {
+                "the server kept the commit, but its synchronous standby did not confirm it"
+            }
+            Self::CutShortByShutdown => {
+                "the server kept the commit, but stopped before its synchronous standby confirmed it"
+            }
+        })
+    }
+}
+
+impl Unavailable {
+    pub fn new(outcome: Unsettled, cause: impl Into<Cause>) -> Self {
+        Self {
+            outcome,
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// An outcome with nothing more to say than its own words.
+    pub fn bare(outcome: Unsettled) -> Self {
+        Self {
+            outcome,
+            cause: None,
+        }
+    }
+}
 
 impl StoreError {
     /// A failure that has no meaning for the client: logged, answered 500.
@@ -88,6 +167,19 @@ impl StoreError {
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Self::Other(anyhow::Error::new(cause).context(context))
+    }
+
+    /// Unavailable with `outcome`, for `cause`.
+    pub fn unavailable(outcome: Unsettled, cause: impl Into<Cause>) -> Self {
+        Self::Unavailable(Unavailable::new(outcome, cause))
+    }
+
+    /// What is known of the statement, when the database did not settle it.
+    pub fn unsettled(&self) -> Option<Unsettled> {
+        match self {
+            Self::Unavailable(u) => Some(u.outcome),
+            _ => None,
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod idempotency_keys;
 pub mod migrations;
 pub mod orders;
 pub mod postgres;
+pub mod retry;
 pub mod session_store;
 pub mod sqlite;
 pub mod transaction;
@@ -27,10 +28,11 @@ pub mod users;
 
 pub use api_keys::{ActiveKeys, ApiKeyStore};
 pub use consistency::{LogPosition, ReadFrom, Written};
-pub use error::{Constraint, StoreError, StoreResult};
+pub use error::{Constraint, NotRun, StoreError, StoreResult, Unavailable, Unsettled};
 pub use health::{ConnectionStats, Health, ReadStats, ReplicaStats, READY_PROBE_LIMIT};
 pub use idempotency_keys::{Claim, IdempotencyStore, StoredKey};
 pub use orders::{OrderFilter, OrderStore};
+pub use retry::Retry;
 pub use session_store::SessionStore;
 pub use transaction::{Tx, WriteTx};
 pub use users::UserStore;
@@ -46,10 +48,13 @@ pub struct Stores {
     /// Where callers' write positions are kept for every instance: only
     /// where replicas serve reads and `--session-store` names one.
     pub session_store: Option<SessionStore>,
+    /// How long a request may wait for a server while none takes its
+    /// statements (a failover), whichever layer tries again.
+    pub retry: Retry,
 }
 
 impl Stores {
-    fn of<B>(backend: B) -> Self
+    fn of<B>(backend: B, retry: Retry) -> Self
     where
         B: UserStore + OrderStore + IdempotencyStore + ApiKeyStore + Health + 'static,
     {
@@ -61,6 +66,7 @@ impl Stores {
             api_keys: backend.clone(),
             health: backend,
             session_store: None,
+            retry,
         }
     }
 }
@@ -79,12 +85,16 @@ pub async fn open(
         !replica_urls.is_empty() || replicas.read_from_standbys,
     )?;
     let mut stores = match target {
-        DatabaseTarget::Postgres(url) => Stores::of(
-            postgres::PgStore::open(&url, database, postgres, &replica_urls, replicas).await?,
-        ),
-        DatabaseTarget::Sqlite(path) => {
-            Stores::of(sqlite::SqliteStore::open(&path, database).await?)
+        DatabaseTarget::Postgres(url) => {
+            let store =
+                postgres::PgStore::open(&url, database, postgres, &replica_urls, replicas).await?;
+            let retry = store.retry();
+            Stores::of(store, retry)
         }
+        DatabaseTarget::Sqlite(path) => Stores::of(
+            sqlite::SqliteStore::open(&path, database).await?,
+            Retry::none(),
+        ),
     };
     stores.session_store = session_store;
     Ok(stores)

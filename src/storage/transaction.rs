@@ -39,6 +39,13 @@ pub trait WriteTx: Send {
 
     /// Rolls back now, releasing the transaction's locks before returning.
     async fn rollback(self: Box<Self>) -> StoreResult<()>;
+
+    /// Ends the transaction (writing nothing of its own) once every
+    /// commit made before it is as safe as an acknowledged one: what a
+    /// replay needs, since the response it replays may belong to a commit
+    /// that was never acknowledged (its synchronous standby did not
+    /// confirm it). Fails (503) where that cannot be confirmed now.
+    async fn confirm_earlier_commits(self: Box<Self>) -> StoreResult<()>;
 }
 
 /// An open transaction, whichever backend opened it: its writes through
@@ -56,6 +63,10 @@ impl Tx {
 
     pub async fn rollback(self) -> StoreResult<()> {
         self.0.rollback().await
+    }
+
+    pub async fn confirm_earlier_commits(self) -> StoreResult<()> {
+        self.0.confirm_earlier_commits().await
     }
 }
 

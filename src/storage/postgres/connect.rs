@@ -3,6 +3,7 @@
 //! URL's libpq parameters say: `tls`), and opening one, host by host, each
 //! handshake bounded, each failure named by its host and port.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::tls::{self, SslMode, Tls};
 use super::url;
 use crate::config::PostgresSettings;
-use crate::storage::{StoreError, StoreResult};
+use crate::storage::{NotRun, StoreError, StoreResult, Unsettled};
 
 /// Time limits on every connection to PostgreSQL.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +53,10 @@ pub struct Target {
     tls: Tls,
     pub limits: Limits,
     /// Whether statements are prepared once per connection (the default)
-    /// or run unnamed (behind a transaction pooler).
-    pub prepares_statements: bool,
+    /// or run unnamed (behind a transaction pooler). Shared by every
+    /// connection to this target: once one finds a prepared statement
+    /// gone (a pooler in front), all of them send theirs unnamed.
+    pub prepares_statements: Arc<AtomicBool>,
     /// Sent on every new connection: the server's own time limits.
     session: String,
     /// What begins a transaction: `BEGIN` and the same limits, local to it.
@@ -102,7 +105,7 @@ impl Target {
             shuffle: whole.get_load_balance_hosts() == LoadBalanceHosts::Random,
             tls,
             limits,
-            prepares_statements: postgres.prepared_statements,
+            prepares_statements: Arc::new(AtomicBool::new(postgres.prepared_statements)),
             session: session_limits(&server_limits),
             begin: transaction_limits(&server_limits).into(),
         })
@@ -124,7 +127,10 @@ impl Target {
                 Err(why) => failures.push(format!("{}: {why}", host.name)),
             }
         }
-        Err(StoreError::NotRun(failures.join("; ")))
+        Err(StoreError::unavailable(
+            Unsettled::NotRun(NotRun::NoServer),
+            format!("could not connect to PostgreSQL: {}", failures.join("; ")),
+        ))
     }
 
     async fn connect_to(
@@ -152,7 +158,8 @@ impl Target {
         Err(why)
     }
 
-    /// The statements every new connection runs first.
+    /// The statements every new connection runs first: its settings,
+    /// then a row with the server's `lc_messages`.
     pub fn session_settings(&self) -> &str {
         &self.session
     }
@@ -279,10 +286,13 @@ impl ServerLimits {
 }
 
 /// The limits for a whole session, set with `SET` once connected rather
-/// than with the `options` start-up parameter, which PgBouncer refuses.
+/// than with the `options` start-up parameter, which PgBouncer refuses;
+/// then the language of the server's messages (`outcome::Language`), in
+/// the same round trip.
 fn session_limits(limits: &ServerLimits) -> String {
     format!(
-        "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+        "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
+         SELECT current_setting('lc_messages')",
         limits.statement_ms, limits.idle_in_transaction_ms
     )
 }

@@ -1,29 +1,31 @@
 //! One connection to PostgreSQL, and the one way a statement runs on it,
 //! for the shared pipelined connections (`shared`) and the pooled ones that
 //! carry transactions (`transaction`) alike: prepared once per connection
-//! or sent unnamed (`sending`), its answer bounded in time, and a commit
-//! that PostgreSQL kept without its synchronous standby refused
-//! (`driver`). [`Statements`] is what the resources' SQL runs on, wherever
-//! it runs.
+//! or sent unnamed (`sending`), its answer bounded in time, and its
+//! outcome decided from what the server and the connection said
+//! (`outcome`, with what the `driver` noted). [`Statements`] is what the
+//! resources' SQL runs on, wherever it runs.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 use tokio_postgres::types::PgLsn;
-use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres::{Client, Row, SimpleQueryMessage, Statement};
 
 use super::connect::Target;
-use super::driver::{drive, is_stopping, Watch};
-use super::errors::db_error;
+use super::driver::{drive, Watch};
+use super::errors::failed;
+use super::outcome::{decide, Answer, Code, Language, Outcome, Said};
 use super::param::Param;
 
+mod in_flight;
 mod sending;
-use crate::storage::health::Counted;
-use crate::storage::{LogPosition, StoreError, StoreResult};
+use crate::storage::{LogPosition, NotRun, StoreError, StoreResult, Unsettled};
+use in_flight::InFlight;
 
 /// The primary's WAL position, read right after a write has committed: a
 /// replica that has replayed this far has that write. The insert position,
@@ -64,18 +66,21 @@ pub trait Statements: Sync {
     }
 }
 
-/// The error for a statement past its limit.
+/// The error for work that got no answer within `limit`: it may have run.
 pub fn not_answering(limit: Duration) -> StoreError {
-    StoreError::Unavailable(format!("PostgreSQL did not answer within {limit:?}"))
+    StoreError::unavailable(
+        Unsettled::MayHaveRun,
+        format!("PostgreSQL did not answer within {limit:?}"),
+    )
 }
 
 pub struct PgConn {
     client: Client,
     /// Statements are prepared once per connection and run by name; if
     /// not, each runs unnamed with its types given (`param`), as a
-    /// transaction pooler needs. Turned off for good on a connection whose
-    /// server lost a prepared statement.
-    prepares: AtomicBool,
+    /// transaction pooler needs. Turned off for good, for every connection
+    /// to the target, once a server lost a prepared statement.
+    prepares: Arc<AtomicBool>,
     /// `BEGIN` with the server's limits local to the transaction.
     begin: Arc<str>,
     statements: Mutex<HashMap<&'static str, Statement>>,
@@ -89,13 +94,8 @@ pub struct PgConn {
     opened: Instant,
     /// When the server last answered a statement here (ms since `opened`, at least 1).
     answered_at: AtomicU64,
-    /// Statements sent and not yet answered.
-    in_flight: AtomicUsize,
+    in_flight: InFlight,
 }
-
-/// How long a statement that found its connection closed waits for the
-/// statement ahead of it to report why (`Watch::server_stopping`).
-const STOPPING_REPORT_WAIT: Duration = Duration::from_millis(20);
 
 impl PgConn {
     pub async fn open(target: &Target) -> StoreResult<Self> {
@@ -104,7 +104,7 @@ impl PgConn {
         let driver = tokio::spawn(drive(connection, watch.clone()));
         let conn = Self {
             client,
-            prepares: AtomicBool::new(target.prepares_statements),
+            prepares: target.prepares_statements.clone(),
             begin: target.begin.clone(),
             statements: Mutex::new(HashMap::new()),
             driver: driver.abort_handle(),
@@ -112,11 +112,16 @@ impl PgConn {
             abandoned: AtomicBool::new(false),
             opened: Instant::now(),
             answered_at: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
+            in_flight: InFlight::default(),
         };
         conn.answered_at.store(conn.now(), Ordering::Relaxed);
-        conn.execute(target.limits.connect, target.session_settings())
+        let language = conn
+            .run(
+                target.limits.connect,
+                conn.client.simple_query(target.session_settings()),
+            )
             .await?;
+        conn.watch.set_language(lc_messages(&language));
         Ok(conn)
     }
 
@@ -127,12 +132,21 @@ impl PgConn {
 
     /// A statement is in flight on it.
     pub fn is_busy(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) > 0
+        self.in_flight.any()
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The client itself, for work that needs all of it (migrations).
     pub fn client_mut(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// What the driver has noted on this connection.
+    pub fn watch(&self) -> &Watch {
+        &self.watch
     }
 
     fn now(&self) -> u64 {
@@ -147,74 +161,90 @@ impl PgConn {
         self.driver.abort();
     }
 
-    /// Runs `work` on this connection within `limit`. Past it, the caller
-    /// gets 503; the connection is abandoned only if the server answered
-    /// nothing at all on it for that long (a statement can overstay while
-    /// the server is busy with those pipelined ahead of it, each within its
-    /// own `statement_timeout`: that connection still works). A commit that
-    /// PostgreSQL kept without its synchronous standby while `work` ran
-    /// here is not acknowledged either (503).
+    /// Runs `work` on this connection within `limit`, and decides its
+    /// outcome (`outcome::decide`): a commit PostgreSQL kept without its
+    /// synchronous standby while `work` ran here is not acknowledged
+    /// (503), and a failure says whether the statement may have run. Past
+    /// `limit`, the caller gets 503; the connection is abandoned only if
+    /// the server answered nothing at all on it for that long (a statement
+    /// can overstay while the server is busy with those pipelined ahead of
+    /// it, each within its own `statement_timeout`: that connection still
+    /// works).
     async fn run<T>(
         &self,
         limit: Duration,
         work: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> StoreResult<T> {
         if self.abandoned.load(Ordering::Relaxed) {
-            return Err(not_answering(limit));
+            return Err(StoreError::unavailable(
+                Unsettled::NotRun(NotRun::NoServer),
+                "the connection had stopped answering and was given up on",
+            ));
         }
-        let _busy = Counted::enter(&self.in_flight);
-        let unconfirmed_before = self.watch.unconfirmed_commits();
-        match tokio::time::timeout(limit, work).await {
-            Ok(result) => {
-                self.answered_at.store(self.now(), Ordering::Relaxed);
-                let result = match result {
-                    Ok(result) => result,
-                    Err(e) => return Err(self.failed(e, unconfirmed_before).await),
-                };
-                if self.watch.unconfirmed_commits() != unconfirmed_before {
-                    return Err(StoreError::Unavailable(
-                        "the commit was not confirmed by the synchronous standby".into(),
-                    ));
-                }
-                Ok(result)
+        let me = self.in_flight.enter();
+        let cuts = self.watch.cuts();
+        let answered = tokio::time::timeout(limit, async {
+            let e = match work.await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            let answer = self.answer_of(&e);
+            if answer == Answer::Lost {
+                self.in_flight.until_others_settled(&me).await;
             }
+            Err((answer, e))
+        })
+        .await;
+        let (answer, result) = match answered {
+            Ok(Ok(value)) => (Answer::Success, Ok(value)),
+            Ok(Err((answer, e))) => (answer, Err(Some(e))),
             Err(_) => {
                 let silent_for = self.now() - self.answered_at.load(Ordering::Relaxed);
                 if silent_for >= limit.as_millis() as u64 {
                     self.abandon();
                 }
-                Err(not_answering(limit))
+                (Answer::Silent, Err(None))
             }
+        };
+        if answer != Answer::Silent {
+            self.answered_at.store(self.now(), Ordering::Relaxed);
+        }
+        let said = Said {
+            answer,
+            cut: self.watch.cut_since(cuts),
+            server_stopping: self.watch.server_stopping(),
+        };
+        drop(me);
+        match (decide(&said), result) {
+            (Outcome::Ran, Ok(value)) => Ok(value),
+            (Outcome::Failed, Err(Some(e))) => Err(failed(e)),
+            (Outcome::Unsettled(outcome), Err(Some(e))) => Err(StoreError::unavailable(outcome, e)),
+            (Outcome::Unsettled(Unsettled::MayHaveRun), Err(None)) => Err(not_answering(limit)),
+            (Outcome::Unsettled(outcome), _) => {
+                Err(StoreError::unavailable(outcome, cut_short(&said)))
+            }
+            (Outcome::Ran | Outcome::Failed, _) => unreachable!("decided from the answer itself"),
         }
     }
 
-    /// A statement's error as a storage error. One that found the
-    /// connection closed ran nothing if the server had said it was
-    /// stopping (to a statement ahead of it here, or unasked: a clean
-    /// shutdown, as in a switchover; the server reads nothing more), and no
-    /// commit went unconfirmed meanwhile; otherwise it may have run (a
-    /// crash), and is not to be tried again.
-    async fn failed(&self, e: tokio_postgres::Error, unconfirmed_before: u64) -> StoreError {
-        if e.code().is_some_and(|code| is_stopping(code.code())) {
-            self.watch.note_stopping();
+    /// What `e` says of the statement's answer; an answer that says its
+    /// backend is stopping is noted for the statements behind it.
+    fn answer_of(&self, e: &tokio_postgres::Error) -> Answer {
+        if let Some(db) = e.as_db_error() {
+            let code = Code::of(db.code());
+            if code.is_orderly_stop() {
+                self.watch.note_stopping();
+            }
+            return Answer::Error(code, db.parsed_severity());
         }
-        if e.is_closed() {
-            if !self.watch.server_stopping() {
-                // The statement ahead may be reading its error right now.
-                tokio::time::sleep(STOPPING_REPORT_WAIT).await;
-            }
-            let stopping = self.watch.server_stopping();
-            let unconfirmed = self.watch.unconfirmed_commits() != unconfirmed_before;
-            if stopping && !unconfirmed {
-                return StoreError::NotRun(format!("{e}, after the server said it was stopping"));
-            }
-            if unconfirmed && self.watch.cut_by_shutdown() {
-                return StoreError::CutShortByShutdown(format!(
-                    "{e}: the server shut down while the commit waited for its synchronous standby"
-                ));
-            }
+        let lost =
+            e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+        match lost {
+            true => Answer::Lost,
+            // Not from the server nor the network (a row of an unexpected
+            // type): the statement failed on its own terms.
+            false => Answer::Error(Code::Other, None),
         }
-        db_error(e)
     }
 
     /// Runs one statement within `limit`; its rows.
@@ -224,7 +254,8 @@ impl PgConn {
         sql: &'static str,
         params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
-        let work = |prepared| async move {
+        let prepared = self.prepares();
+        let work = async move {
             let statement = self.statement(sql, params, prepared).await?;
             self.rows(sql, statement.as_ref(), params).await
         };
@@ -239,7 +270,8 @@ impl PgConn {
         sql: &'static str,
         params: &[&dyn Param],
     ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
-        let work = |prepared| async move {
+        let prepared = self.prepares();
+        let work = async move {
             let statement = self.statement(sql, params, prepared).await?;
             self.then_position(self.rows(sql, statement.as_ref(), params), prepared)
                 .await
@@ -307,4 +339,23 @@ impl PgConn {
         };
         Ok((first, position))
     }
+}
+
+/// The language of the server's messages, from the row that the session
+/// settings end with (`SELECT current_setting('lc_messages')`).
+fn lc_messages(answer: &[SimpleQueryMessage]) -> Language {
+    let value = answer.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0),
+        _ => None,
+    });
+    Language::of_lc_messages(value.unwrap_or_default())
+}
+
+/// Why a statement the server answered is refused anyway: its commit's
+/// wait for the synchronous standby was cut short.
+fn cut_short(said: &Said) -> String {
+    format!(
+        "the server answered, but warned that a commit's wait for the synchronous standby was cut short ({:?})",
+        said.cut
+    )
 }

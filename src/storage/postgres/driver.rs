@@ -1,98 +1,136 @@
-//! The task that drives one connection's socket, and what it watches for.
+//! The task that drives one connection's socket, and what it notes of the
+//! server's unasked messages for the statements' outcomes (`outcome`).
 //!
-//! When a commit waits for the synchronous standby and that wait is cut
-//! short (an operator's `pg_cancel_backend`, a cancel request), PostgreSQL
-//! keeps the commit on the primary alone and says so only in a WARNING,
-//! sent before the statement's own answer. The driver counts such warnings
-//! for its connection, before that answer reaches the statement, so the
-//! statement's runner (`PgConn::run`) can refuse to acknowledge the write:
-//! a failover to the standby would lose it. Each connection counts its
-//! own, so a commit is judged only by what happened on its connection.
-//!
-//! It also notes when the server says, unasked, that it is stopping (a
-//! FATAL 57P01-57P03 to an idle connection, as a switchover's clean
-//! shutdown sends): a statement that then finds the connection closed
-//! never reached a running backend (`PgConn::failed`). And when the
-//! warning of a commit's cut-short wait carries 57P01, the server is
-//! shutting down: a clean shutdown sends its connected standbys all it has
-//! written, so the commit may stand on the next primary too.
+//! - A WARNING that a commit's wait for the synchronous standby was cut
+//!   short arrives before that statement's answer, as a notice: the driver
+//!   counts it on its connection before the answer reaches the statement,
+//!   so the statement's runner (`PgConn::run`) sees it in its outcome.
+//!   Each connection counts its own: a commit is judged only by what
+//!   happened on its connection.
+//! - A FATAL 57P01 or 57P03 to an idle connection (as a switchover's clean
+//!   shutdown sends) means its backend reads nothing more: a statement
+//!   that then finds the connection closed never reached it.
+//! - Whether the server names the routine of its messages, which makes
+//!   the first decision independent of `lc_messages`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
+use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::{AsyncMessage, Connection, Socket};
 
 use super::connect::Stream;
+use super::outcome::{sync_rep_cut, Code, Language, Notice, SyncRepCut};
 
 /// What the driver has seen on its connection.
 #[derive(Default)]
 pub struct Watch {
-    /// Commits PostgreSQL kept without the synchronous standby's
-    /// confirmation.
-    unconfirmed_commits: AtomicU64,
-    /// The server said it was stopping.
+    /// Commits kept without the synchronous standby's confirmation, their
+    /// wait cut short by a cancel.
+    cancelled: AtomicU64,
+    /// ... by the backend's termination (a shutdown, an administrator).
+    terminated: AtomicU64,
+    /// The server said this connection's backend was stopping.
     server_stopping: AtomicBool,
-    /// A commit's wait for the synchronous standby was cut short because
-    /// the server was shutting down (its warning carries 57P01).
-    cut_by_shutdown: AtomicBool,
+    /// The server's `lc_messages` is English (read at connect; until then,
+    /// and if it cannot be read, not).
+    english: AtomicBool,
+    /// Whether the server's notices name their routine: 0 not seen yet,
+    /// 1 they do, 2 they do not.
+    names_routines: AtomicU8,
+}
+
+/// The counts of cut-short waits at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cuts {
+    cancelled: u64,
+    terminated: u64,
 }
 
 impl Watch {
-    pub fn unconfirmed_commits(&self) -> u64 {
-        self.unconfirmed_commits.load(Ordering::Acquire)
+    pub fn cuts(&self) -> Cuts {
+        Cuts {
+            cancelled: self.cancelled.load(Ordering::Acquire),
+            terminated: self.terminated.load(Ordering::Acquire),
+        }
+    }
+
+    /// A wait cut short on this connection since `before`; a termination
+    /// over a cancel (the server was stopping).
+    pub fn cut_since(&self, before: Cuts) -> Option<SyncRepCut> {
+        let now = self.cuts();
+        if now.terminated != before.terminated {
+            Some(SyncRepCut::Terminated)
+        } else if now.cancelled != before.cancelled {
+            Some(SyncRepCut::Cancelled)
+        } else {
+            None
+        }
     }
 
     pub fn server_stopping(&self) -> bool {
         self.server_stopping.load(Ordering::Acquire)
     }
 
-    /// The server said it was stopping: unasked (seen here), or in answer
-    /// to a statement (seen by its runner).
+    /// The server said this backend was stopping: unasked (seen here), or
+    /// in answer to a statement (seen by its runner).
     pub fn note_stopping(&self) {
         self.server_stopping.store(true, Ordering::Release);
     }
 
-    pub fn cut_by_shutdown(&self) -> bool {
-        self.cut_by_shutdown.load(Ordering::Acquire)
+    pub fn set_language(&self, language: Language) {
+        self.english
+            .store(language == Language::English, Ordering::Release);
+    }
+
+    fn language(&self) -> Language {
+        match self.english.load(Ordering::Acquire) {
+            true => Language::English,
+            false => Language::Other,
+        }
+    }
+
+    /// Whether the server's notices name their routine; `None` before the
+    /// first notice.
+    pub fn names_routines(&self) -> Option<bool> {
+        match self.names_routines.load(Ordering::Acquire) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    fn count(&self, cut: SyncRepCut) {
+        match cut {
+            SyncRepCut::Cancelled => self.cancelled.fetch_add(1, Ordering::Release),
+            SyncRepCut::Terminated => self.terminated.fetch_add(1, Ordering::Release),
+        };
     }
 }
 
-/// The server's codes for "this backend is going away": terminated by an
-/// administrator, the server crashing, or shutting down or starting.
-pub fn is_stopping(code: &str) -> bool {
-    matches!(code, "57P01" | "57P02" | "57P03")
-}
-
-/// Drives `connection` until it closes, counting into `watch`.
+/// Drives `connection` until it closes, noting into `watch`.
 pub async fn drive(mut connection: Connection<Socket, Stream>, watch: Arc<Watch>) {
     loop {
         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-            Some(Ok(AsyncMessage::Notice(notice))) if is_unconfirmed_commit(&notice) => {
-                watch.unconfirmed_commits.fetch_add(1, Ordering::Release);
-                if is_stopping(notice.code().code()) {
-                    watch.cut_by_shutdown.store(true, Ordering::Release);
-                    tracing::warn!(
-                        notice = notice.message(),
-                        "PostgreSQL shut down while a commit waited for its synchronous standby; the write is not acknowledged as it is (a keyed create is run again under its key)"
-                    );
-                    continue;
-                }
-                tracing::error!(
-                    notice = notice.message(),
-                    "PostgreSQL kept a commit without its synchronous standby; the write is not acknowledged"
-                );
-            }
-            Some(Ok(AsyncMessage::Notice(notice))) if notice.severity() == "WARNING" => {
-                tracing::warn!("{}: {}", notice.severity(), notice.message());
-            }
-            // The server's NOTICEs ("relation ... already exists, skipping"
-            // from migrations): detail, not news.
             Some(Ok(AsyncMessage::Notice(notice))) => {
-                tracing::debug!("{}: {}", notice.severity(), notice.message());
+                let notice = Notice::of(&notice);
+                watch.names_routines.store(
+                    if notice.routine.is_some() { 1 } else { 2 },
+                    Ordering::Release,
+                );
+                match sync_rep_cut(&notice, watch.language()) {
+                    Some(cut) => {
+                        watch.count(cut);
+                        log_cut(cut, &notice);
+                    }
+                    None => log_notice(&notice),
+                }
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {
-                if e.code().is_some_and(|code| is_stopping(code.code())) {
+                if e.code()
+                    .is_some_and(|code| Code::of(code).is_orderly_stop())
+                {
                     watch.note_stopping();
                 }
                 tracing::warn!(error = %e, "PostgreSQL connection closed");
@@ -103,13 +141,27 @@ pub async fn drive(mut connection: Connection<Socket, Stream>, watch: Arc<Watch>
     }
 }
 
-/// PostgreSQL's warning for a wait for synchronous replication cut short
-/// (by `statement_timeout` or a cancel, or by the backend's termination,
-/// as when the server shuts down), the commit kept locally. Matched by its
-/// text, as a cancel's has no SQLSTATE of its own; servers whose
-/// `lc_messages` is not English word it otherwise.
-fn is_unconfirmed_commit(notice: &tokio_postgres::error::DbError) -> bool {
-    let message = notice.message();
-    message.starts_with("canceling wait for synchronous replication")
-        || message.starts_with("canceling the wait for synchronous replication")
+fn log_cut(cut: SyncRepCut, notice: &Notice<'_>) {
+    match cut {
+        SyncRepCut::Terminated => tracing::warn!(
+            notice = notice.message,
+            "PostgreSQL terminated a backend while its commit waited for the synchronous standby; the write is not acknowledged as it is (a keyed create is run again under its key)"
+        ),
+        SyncRepCut::Cancelled => tracing::error!(
+            notice = notice.message,
+            "PostgreSQL kept a commit without its synchronous standby; the write is not acknowledged"
+        ),
+    }
+}
+
+/// A WARNING is news, but "no transaction in progress" is orderly's own
+/// probe of the server at start-up (`PgStore::open`); NOTICEs ("relation
+/// ... already exists, skipping" from migrations) are detail.
+fn log_notice(notice: &Notice<'_>) {
+    let warning = notice.severity == Some(Severity::Warning);
+    if warning && *notice.code != SqlState::NO_ACTIVE_SQL_TRANSACTION {
+        tracing::warn!("{}: {}", notice.localized_severity, notice.message);
+    } else {
+        tracing::debug!("{}: {}", notice.localized_severity, notice.message);
+    }
 }

@@ -57,10 +57,10 @@ pub(super) async fn insert(
 
 #[async_trait]
 impl IdempotencyStore for PgStore {
-    /// The claim reads and locks only: one that failed having run nothing
-    /// is made again from the start, on a new connection.
+    /// Not tried again here: a claim is the start of a unit of work, which
+    /// the application layer makes again as a whole (`storage::retry`).
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
-        self.while_failing_over(move || self.try_claim(key)).await
+        self.try_claim(key).await
     }
 
     async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {

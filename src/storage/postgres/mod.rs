@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{DatabaseSettings, PostgresSettings, ReplicaSettings};
-use crate::storage::StoreError;
+use crate::storage::{Retry, StoreError};
 
 mod adopt;
 mod api_keys;
@@ -27,6 +27,7 @@ mod idempotency_keys;
 mod ids;
 mod migrations;
 mod orders;
+mod outcome;
 mod param;
 mod pool;
 mod replicas;
@@ -56,9 +57,9 @@ pub struct PgStore {
     /// Connections of their own, for transactions and purges.
     pool: pool::Pool,
     limits: Limits,
-    /// How long statements that did not run are tried again while no
-    /// server takes them (`routing::while_failing_over`).
-    failover_wait: Duration,
+    /// How long a request waits for a server while none takes its
+    /// statements (`storage::retry`, `routing`).
+    retry: Retry,
     /// Hot standbys that serve reads (none unless configured).
     replicas: Arc<replicas::Replicas>,
     /// The replicas' checks, stopped with the store.
@@ -66,6 +67,12 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// How long a request may wait for a server, whichever layer tries
+    /// again: the application layer's units of work share it.
+    pub fn retry(&self) -> Retry {
+        self.retry
+    }
+
     /// Connects to the primary at `url`, applies pending migrations, and
     /// sets up the replicas at `replica_urls` (and, with
     /// `--read-from-standbys`, every host of `url`), which serve reads
@@ -103,17 +110,14 @@ impl PgStore {
         let pool = pool::build(primary, database)?;
         let mut conn = pool::get(&pool).await.map_err(|e| match e {
             // Each host and why, already: said once.
-            StoreError::Unavailable(why)
-            | StoreError::NotRun(why)
-            | StoreError::CutShortByShutdown(why) => {
-                anyhow::anyhow!("could not connect to PostgreSQL: {why}")
-            }
+            StoreError::Unavailable(why) => anyhow::Error::new(why),
             other => anyhow::Error::new(other).context("could not connect to PostgreSQL"),
         })?;
         migrate(conn.client_mut(), MIGRATIONS).await?;
         if failover_expected {
             warn_unless_synchronous(conn.client_mut()).await;
         }
+        say_how_unconfirmed_commits_are_told(&conn, limits.statement).await;
         drop(conn);
         let writers = Arc::new(writers);
         let checks = replicas.spawn_checks(writers.clone());
@@ -122,7 +126,7 @@ impl PgStore {
             writers,
             pool,
             limits,
-            failover_wait: postgres.failover_wait,
+            retry: Retry::new(postgres.failover_wait, limits.statement),
             replicas,
             _checks: checks,
         })
@@ -177,5 +181,40 @@ async fn warn_unless_synchronous(client: &tokio_postgres::Client) {
             synchronous_commit = %commit,
             "DATABASE_URL names several hosts, but the primary acknowledges commits before any standby has them: a failover may lose acknowledged writes"
         );
+    }
+}
+
+/// Says once, at start-up, how a commit that the synchronous standby did
+/// not confirm is told on this server (`outcome`): by the routine its
+/// warnings name, in any language; else by their English words; else
+/// strictly (every WARNING during a statement counts). Probed with a
+/// `ROLLBACK` outside a transaction, whose warning (25P01) every server
+/// sends.
+async fn say_how_unconfirmed_commits_are_told(conn: &pool::Pooled, limit: Duration) {
+    let lc_messages = conn
+        .client()
+        .query_typed("SELECT current_setting('lc_messages')", &[])
+        .await
+        .ok()
+        .and_then(|rows| rows.first().map(|row| row.get::<_, String>(0)))
+        .unwrap_or_default();
+    if conn.execute(limit, "ROLLBACK").await.is_err() {
+        return;
+    }
+    match conn.watch().names_routines() {
+        Some(true) => tracing::info!(
+            %lc_messages,
+            "PostgreSQL names the routine of its warnings: a commit its synchronous standby did not confirm is recognised whatever the server's language"
+        ),
+        _ if outcome::Language::of_lc_messages(&lc_messages) == outcome::Language::English => {
+            tracing::warn!(
+                %lc_messages,
+                "PostgreSQL does not name the routine of its warnings: a commit its synchronous standby did not confirm is recognised by the English words of its warning"
+            )
+        }
+        _ => tracing::warn!(
+            %lc_messages,
+            "PostgreSQL does not name the routine of its warnings and its messages are not in English: every WARNING while a statement runs is taken for a commit its synchronous standby did not confirm (answered 503)"
+        ),
     }
 }

@@ -10,7 +10,7 @@ use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
 use super::connect::Target;
 use super::connection::PgConn;
 use crate::config::DatabaseSettings;
-use crate::storage::{StoreError, StoreResult};
+use crate::storage::{NotRun, StoreError, StoreResult, Unsettled};
 
 pub type Pool = managed::Pool<Manager>;
 pub type Pooled = managed::Object<Manager>;
@@ -56,7 +56,10 @@ pub fn build(target: Target, database: &DatabaseSettings) -> anyhow::Result<Pool
 pub async fn get(pool: &Pool) -> StoreResult<Pooled> {
     pool.get().await.map_err(|e| match e {
         PoolError::Backend(e) => e,
-        PoolError::Timeout(_) => StoreError::Unavailable("no free connection in time".into()),
-        other => StoreError::Unavailable(other.to_string()),
+        PoolError::Timeout(_) => StoreError::unavailable(
+            Unsettled::NotRun(NotRun::Refused),
+            "no free connection in the pool in time",
+        ),
+        other => StoreError::unavailable(Unsettled::NotRun(NotRun::Refused), other.to_string()),
     })
 }

@@ -1,4 +1,5 @@
-//! Where each statement goes, decided here and nowhere else.
+//! Where each statement goes, decided here and nowhere else; whether it
+//! is tried again is the retry policy's (`storage::retry`).
 //!
 //! - **Writes** run on the primary's shared writer connections; where
 //!   replicas serve reads, each notes where the primary's log stood right
@@ -10,26 +11,21 @@
 //!   (`replicas`); failing that, or if the read fails there, to the
 //!   primary's shared reader connections, with no error to the caller.
 //!   `ReadFrom::Primary` always to the primary.
-//! - **While no server takes a statement** (a failover or switchover in
-//!   progress), a statement certain not to have run (`StoreError::NotRun`)
-//!   is tried again every `RETRY_EVERY`, for at most the failover wait
-//!   (`while_failing_over`): a planned switchover costs callers a pause,
-//!   not an error. A statement that may have run (a connection lost while
-//!   it ran) is never tried again here: the caller gets 503.
+//! - **Every statement on the shared connections** runs through the retry
+//!   policy (`storage::retry`): while no server takes it (a failover or
+//!   switchover in progress), one certain not to have run is tried again
+//!   within the request's budget, so that a planned switchover costs
+//!   callers a pause, not an error; one that may have run never is.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use super::param::Param;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
 use super::PgStore;
-use crate::storage::{LogPosition, ReadFrom, StoreError, StoreResult, Written};
-
-/// How often a statement that did not run is tried again.
-const RETRY_EVERY: Duration = Duration::from_millis(100);
+use crate::storage::retry::Work;
+use crate::storage::{LogPosition, ReadFrom, StoreResult, Written};
 
 impl PgStore {
     /// Where reads that `from` allows run.
@@ -41,26 +37,6 @@ impl PgStore {
     /// where replicas serve reads, which need to know.
     pub(super) fn notes_positions(&self) -> bool {
         !self.replicas.is_empty()
-    }
-
-    /// `attempt`, and again while it fails having run nothing, until the
-    /// failover wait is over.
-    pub(super) async fn while_failing_over<T, F, Fut>(&self, attempt: F) -> StoreResult<T>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = StoreResult<T>>,
-    {
-        let deadline = tokio::time::Instant::now() + self.failover_wait;
-        loop {
-            match attempt().await {
-                Err(StoreError::NotRun(_))
-                    if tokio::time::Instant::now() + RETRY_EVERY < deadline =>
-                {
-                    tokio::time::sleep(RETRY_EVERY).await;
-                }
-                other => return other,
-            }
-        }
     }
 
     /// Where single-statement writes run.
@@ -94,7 +70,8 @@ impl Statements for Reads<'_> {
         replicas.primary_served();
         let readers = &self.store.readers;
         self.store
-            .while_failing_over(move || readers.query(sql, params))
+            .retry
+            .run(Work::Statement, move || readers.query(sql, params))
             .await
     }
 }
@@ -123,11 +100,15 @@ impl Statements for Writes<'_> {
         let (store, writers) = (self.store, &self.store.writers);
         if !store.notes_positions() {
             return store
-                .while_failing_over(move || writers.query(sql, params))
+                .retry
+                .run(Work::Statement, move || writers.query(sql, params))
                 .await;
         }
         let (rows, at) = store
-            .while_failing_over(move || writers.query_then_position(sql, params))
+            .retry
+            .run(Work::Statement, move || {
+                writers.query_then_position(sql, params)
+            })
             .await?;
         if let Some(LogPosition(at)) = at {
             self.at.fetch_max(at, Ordering::Relaxed);

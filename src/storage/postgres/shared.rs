@@ -18,7 +18,7 @@ use tokio_postgres::Row;
 use super::connect::Target;
 use super::connection::{not_answering, PgConn, Statements};
 use crate::storage::health::Counted;
-use crate::storage::{ConnectionStats, LogPosition, StoreError, StoreResult};
+use crate::storage::{ConnectionStats, LogPosition, NotRun, StoreError, StoreResult, Unsettled};
 
 struct Slot {
     conn: RwLock<Option<Arc<PgConn>>>,
@@ -124,8 +124,9 @@ impl Shared {
         // An attempt made while this request waited has just failed: fail
         // too, rather than queue for another full connect timeout each.
         if slot.failed_at.load(Ordering::Relaxed) >= asked_at {
-            return Err(StoreError::NotRun(
-                "connecting to PostgreSQL failed just now".into(),
+            return Err(StoreError::unavailable(
+                Unsettled::NotRun(NotRun::NoServer),
+                "connecting to PostgreSQL failed just now",
             ));
         }
         let conn = PgConn::open(&self.target).await.inspect_err(|_| {

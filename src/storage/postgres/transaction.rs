@@ -59,6 +59,16 @@ impl PgTx {
         Ok(at)
     }
 
+    /// Commits a transaction id of its own, nothing else: PostgreSQL
+    /// acknowledges that commit only once the synchronous standby has it,
+    /// and with it all the log written before (a commit with no id of its
+    /// own would not wait). Fails like any commit (`outcome`) when the
+    /// standby does not confirm it.
+    pub async fn confirm_earlier_commits(self) -> StoreResult<()> {
+        self.query("SELECT txid_current()", &[]).await?;
+        self.commit().await.map(drop)
+    }
+
     /// Rolls back now, releasing the transaction's locks.
     pub async fn rollback(mut self) -> StoreResult<()> {
         self.conn().execute(self.limit, "ROLLBACK").await?;

@@ -38,4 +38,8 @@ impl WriteTx for PgTx {
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
         PgTx::rollback(*self).await
     }
+
+    async fn confirm_earlier_commits(self: Box<Self>) -> StoreResult<()> {
+        PgTx::confirm_earlier_commits(*self).await
+    }
 }

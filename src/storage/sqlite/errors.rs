@@ -4,7 +4,7 @@
 //! two map here; foreign-key failures are attributed by the statement that
 //! caused them, inside its own transaction (see `users.rs`, `orders.rs`).
 
-use crate::storage::{Constraint, StoreError};
+use crate::storage::{Constraint, NotRun, StoreError, Unsettled};
 
 /// Unique constraints on plain columns, which SQLite's messages name by
 /// their columns; the names on the right are the migrations'.
@@ -34,13 +34,15 @@ pub(super) fn db_error(e: sqlx::Error) -> StoreError {
                 .code()
                 .is_some_and(|code| BUSY_CODES.contains(&code.as_ref()))
             {
-                return StoreError::Unavailable(e.to_string());
+                // SQLite answers BUSY before it changes anything.
+                return StoreError::unavailable(Unsettled::NotRun(NotRun::Refused), e);
             }
             StoreError::other("SQLite query failed", e)
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::unavailable(Unsettled::NotRun(NotRun::Refused), e)
         }
+        sqlx::Error::Io(_) => StoreError::unavailable(Unsettled::MayHaveRun, e),
         _ => StoreError::other("SQLite query failed", e),
     }
 }

@@ -22,7 +22,9 @@ use sqlx::sqlite::{
 use sqlx::Sqlite;
 
 use super::health::Counted;
-use super::{ConnectionStats, Health, StoreError, StoreResult, READY_PROBE_LIMIT};
+use super::{
+    ConnectionStats, Health, NotRun, StoreError, StoreResult, Unsettled, READY_PROBE_LIMIT,
+};
 use crate::config::DatabaseSettings;
 
 mod api_keys;
@@ -156,7 +158,12 @@ impl Health for SqliteStore {
         };
         tokio::time::timeout(READY_PROBE_LIMIT, probe)
             .await
-            .map_err(|_| StoreError::Unavailable("no reader connection in time".into()))?
+            .map_err(|_| {
+                StoreError::unavailable(
+                    Unsettled::NotRun(NotRun::Refused),
+                    "no reader connection in time",
+                )
+            })?
             .map(drop)
     }
 

@@ -47,4 +47,10 @@ impl WriteTx for SqliteTx {
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
         self.0.rollback().await.map_err(db_error)
     }
+
+    /// One file, no standby: a commit that returned is as safe as SQLite
+    /// makes any (its synchronous setting decides).
+    async fn confirm_earlier_commits(self: Box<Self>) -> StoreResult<()> {
+        self.0.rollback().await.map_err(db_error)
+    }
 }

@@ -80,34 +80,30 @@ impl PgConn {
         self.prepares.load(Ordering::Relaxed)
     }
 
-    /// Runs `work` with this connection's way of running statements
-    /// (`work(prepared)`). If a prepared statement it used was gone from
-    /// the server, a pooler in front replaced the server connection under
-    /// it, and will again: this connection runs every statement unnamed
-    /// from now on, and this one again at once (it failed before running,
-    /// so it cannot apply twice). Inside a transaction the retry fails
-    /// too (the transaction is aborted): that request gets a 503 it may
-    /// retry, and the next transaction on this connection works.
-    pub(super) async fn unnamed_if_gone<T, F>(
+    /// Runs `work`, sent the way `prepares` said when it began. If a
+    /// prepared statement it used was gone from the server, a pooler in
+    /// front replaced the server connection under it, and will again: every
+    /// connection to this target runs its statements unnamed from now on. The statement
+    /// itself failed before running (`outcome`: not run, its statement
+    /// gone), and the retry policy sends it again at once (`retry`);
+    /// inside a transaction, which the error aborted, the unit of work is
+    /// made again from its claim.
+    pub(super) async fn unnamed_if_gone<T>(
         &self,
-        work: impl Fn(bool) -> F,
-    ) -> Result<T, tokio_postgres::Error>
-    where
-        F: Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        let prepared = self.prepares();
-        match work(prepared).await {
-            Err(e) if prepared && e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        let result = work.await;
+        if let Err(e) = &result {
+            if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) {
                 if self.prepares.swap(false, Ordering::Relaxed) {
                     tracing::warn!(
                         error = %e,
-                        "a prepared statement vanished from the server: this connection runs its statements unnamed from now on; behind a transaction pooler, run with --pg-prepared-statements=false"
+                        "a prepared statement vanished from the server: orderly runs its statements unnamed from now on; behind a transaction pooler, run with --pg-prepared-statements=false"
                     );
                 }
                 self.statements.lock().expect("not poisoned").clear();
-                work(false).await
             }
-            other => other,
         }
+        result
     }
 }
