@@ -8,13 +8,16 @@
 #   bash scripts/cluster.sh caught-up # waits until both standbys replayed all
 #   bash scripts/cluster.sh pause    # pauses replay on both standbys (resume)
 #   bash scripts/cluster.sh crash N  # stops server N at once (pg_ctl -m immediate)
-#   bash scripts/cluster.sh start N  # starts server N again (after a crash)
+#   bash scripts/cluster.sh stop N   # shuts server N down cleanly (pg_ctl -m fast)
+#   bash scripts/cluster.sh start N  # starts server N again (after a crash or stop)
 #   bash scripts/cluster.sh failover # promotes standby1, standby2 follows it
+#   bash scripts/cluster.sh switchover # stops the primary cleanly, then fails over
 #   bash scripts/cluster.sh down     # stops everything, removes it all
 #
 # ORDERLY_CLUSTER_STANDBYS=0 makes a lone primary instead (for a server
 # of a test's own: TLS, a pooler in front); ORDERLY_CLUSTER_CONF names a
-# file of lines appended to the primary's postgresql.conf, and
+# file of lines appended to the primary's postgresql.conf (the standbys,
+# copied from it, get them too: lc_messages, say), and
 # ORDERLY_CLUSTER_HBA a file that replaces its pg_hba.conf.
 #
 # ORDERLY_CLUSTER_DIR (default /tmp/orderly-cluster) holds the three data
@@ -175,7 +178,15 @@ crash() {
   as_postgres "$bin/pg_ctl" -D "$dir/$1" stop -m immediate -w >/dev/null
 }
 
-# A crashed server starts again (a standby reconnects to its primary).
+# A server shuts down cleanly, as for a switchover or a restart
+# (pg_ctl stop -m fast): its backends are terminated, its connected
+# standbys get all it has written.
+stop() {
+  case ${1:-} in primary|standby1|standby2) ;; *) echo "usage: $0 stop primary|standby1|standby2" >&2; exit 2 ;; esac
+  as_postgres "$bin/pg_ctl" -D "$dir/$1" stop -m fast -w -t 30 >/dev/null
+}
+
+# A crashed or stopped server starts again (a standby reconnects to its primary).
 start() {
   case ${1:-} in primary|standby1|standby2) ;; *) echo "usage: $0 start primary|standby1|standby2" >&2; exit 2 ;; esac
   start_node "$1"
@@ -209,6 +220,14 @@ failover() {
   echo "standby2 did not follow standby1 within 10 s (it may hold WAL the new primary never got: rebuild it); standby1 runs without a synchronous standby" >&2
 }
 
+# A planned switch, by hand: the primary shuts down cleanly (its
+# synchronous standby has every commit it acknowledged, and all it wrote),
+# then standby1 is promoted and standby2 follows it (`failover`).
+switchover() {
+  stop primary
+  failover
+}
+
 status() {
   for node in "${nodes[@]}"; do
     if [ -f "$dir/$node/postmaster.pid" ] && as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$(node_port "$node")"; then
@@ -234,6 +253,8 @@ case ${1:-} in
   pause) pause ;;
   resume) resume ;;
   crash) crash "${2:-}" ;;
+  stop) stop "${2:-}" ;;
+  switchover) switchover ;;
   start) start "${2:-}" ;;
-  *) echo "usage: $0 up|status|caught-up|pause|resume|crash NODE|start NODE|failover|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|status|caught-up|pause|resume|crash NODE|stop NODE|start NODE|failover|switchover|down" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@
 //! where each read may be served from (`floors.rs`): every use case is told
 //! who calls, so that the caller reads its own writes.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::IdempotencyKey;
@@ -23,6 +24,13 @@ pub mod users;
 pub use access::{Access, Caller, Denied};
 pub use error::{AppError, AppResult};
 pub use idempotency::{Created, Replayable};
+
+/// Runs one request's use cases with one budget for waiting out a
+/// failover, however many statements and layers try again
+/// (`storage::retry`): the HTTP layer puts it around every request.
+pub async fn one_request<F: Future>(request: F) -> F::Output {
+    crate::storage::retry::one_budget(request).await
+}
 
 /// The use cases, over one backend's stores.
 pub struct App {

@@ -1,6 +1,7 @@
 //! What stands between the router and every answer, as one middleware:
-//! from the outside, the problem+json rewrite of bare errors, the request
-//! timeout, and the API-key check. One layer instead of three: each
+//! from the outside, the problem+json rewrite of bare errors, one budget
+//! for waiting out a failover (`app::one_request`), the request timeout,
+//! and the API-key check. One layer instead of three: each
 //! `from_fn` layer boxes its inner service and its future per request,
 //! which showed in the profile (BENCHMARKS.md, issue 20, step 3).
 
@@ -12,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{auth, deadline, error};
-use crate::app::App;
+use crate::app::{self, App};
 
 /// What the guards need: the use cases (for the key check) and the
 /// request timeout.
@@ -29,9 +30,11 @@ pub struct Guards {
 /// wrong methods too).
 pub async fn guard(State(guards): State<Guards>, request: Request, next: Next) -> Response {
     let app = &guards.app;
-    let response = deadline::within(guards.request_timeout, request, |request| {
-        auth::require_api_key(app, request, next)
-    })
+    let response = app::one_request(deadline::within(
+        guards.request_timeout,
+        request,
+        |request| auth::require_api_key(app, request, next),
+    ))
     .await;
     error::problem_for_bare_error(response)
 }

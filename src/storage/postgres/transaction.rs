@@ -59,13 +59,15 @@ impl PgTx {
         Ok(at)
     }
 
-    /// Commits a transaction id of its own, nothing else: PostgreSQL
-    /// acknowledges that commit only once the synchronous standby has it,
-    /// and with it all the log written before (a commit with no id of its
-    /// own would not wait). Fails like any commit (`outcome`) when the
-    /// standby does not confirm it.
+    /// Commits a write of its own that touches no table, a transactional
+    /// message in the log: PostgreSQL acknowledges that commit only once
+    /// the synchronous standby has it, and with it all the log written
+    /// before. (A commit that wrote no log, a transaction id alone
+    /// included, does not wait.) Fails like any commit (`outcome`) when
+    /// the standby does not confirm it.
     pub async fn confirm_earlier_commits(self) -> StoreResult<()> {
-        self.query("SELECT txid_current()", &[]).await?;
+        let sql = "SELECT pg_logical_emit_message(true, 'orderly', 'confirm')::text";
+        self.query(sql, &[]).await?;
         self.commit().await.map(drop)
     }
 

@@ -48,6 +48,23 @@ impl Cluster {
         cluster
     }
 
+    /// A cluster as `up` makes it, with `conf` appended to the primary's
+    /// postgresql.conf (and so to the standbys', copied from it).
+    pub fn up_with(name: &str, port: u16, conf: &str) -> Self {
+        let files = format!("/tmp/orderly-test-{name}-setup");
+        std::fs::create_dir_all(&files).expect("a directory in /tmp");
+        let conf_file = format!("{files}/postgresql.conf");
+        std::fs::write(&conf_file, conf).expect("writes the settings");
+        let cluster = Self {
+            dir: format!("/tmp/orderly-test-{name}"),
+            port,
+            env: vec![("ORDERLY_CLUSTER_CONF", conf_file)],
+            setup: Some(files),
+        };
+        cluster.run(&["up"]);
+        cluster
+    }
+
     /// A lone primary in `/tmp/orderly-test-<name>` on `port`, with
     /// `conf` appended to its postgresql.conf and, when given, `hba` as its
     /// pg_hba.conf (`cluster.sh` with `ORDERLY_CLUSTER_STANDBYS=0`).
@@ -129,9 +146,9 @@ impl Cluster {
         format!("{},{}", self.url(Node::Standby1), self.url(Node::Standby2))
     }
 
-    /// Runs `sql` on `node`; the first column of the first row, as text.
-    pub async fn sql(&self, node: Node, sql: &str) -> String {
-        // Over the node's Unix socket (trusted on every node, TLS or not).
+    /// A connection to `node`, over its Unix socket (trusted on every
+    /// node, TLS or not).
+    pub async fn client(&self, node: Node) -> tokio_postgres::Client {
         let socket = format!(
             "host={} port={} user=postgres dbname=postgres",
             self.dir,
@@ -141,6 +158,12 @@ impl Cluster {
             .await
             .unwrap_or_else(|e| panic!("connect to {node:?}: {e}"));
         tokio::spawn(connection);
+        client
+    }
+
+    /// Runs `sql` on `node`; the first column of the first row, as text.
+    pub async fn sql(&self, node: Node, sql: &str) -> String {
+        let client = self.client(node).await;
         let rows = client
             .simple_query(sql)
             .await
@@ -175,8 +198,15 @@ impl Cluster {
         self.run(&["crash", node.name()]);
     }
 
-    /// `node` starts again after a crash (`cluster.sh start`); a standby
-    /// reconnects to its primary.
+    /// `node` shuts down cleanly (`cluster.sh stop`, `pg_ctl -m fast`):
+    /// its backends are terminated, its connected standbys get all it
+    /// wrote.
+    pub fn stop(&self, node: Node) {
+        self.run(&["stop", node.name()]);
+    }
+
+    /// `node` starts again after a crash or a stop (`cluster.sh start`); a
+    /// standby reconnects to its primary.
     pub fn start(&self, node: Node) {
         self.run(&["start", node.name()]);
     }
@@ -184,6 +214,12 @@ impl Cluster {
     /// Promotes standby1 and points standby2 at it (`cluster.sh failover`).
     pub fn fail_over(&self) -> String {
         self.run(&["failover"])
+    }
+
+    /// A planned switch: the primary shuts down cleanly, then standby1 is
+    /// promoted and standby2 follows it (`cluster.sh switchover`).
+    pub fn switch_over(&self) -> String {
+        self.run(&["switchover"])
     }
 }
 

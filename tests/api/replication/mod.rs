@@ -5,6 +5,7 @@
 
 mod across_instances;
 mod failover;
+mod in_any_language;
 mod read_your_writes;
 mod sync_standby;
 
