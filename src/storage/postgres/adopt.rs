@@ -10,6 +10,7 @@
 mod apply;
 mod catalog;
 mod data;
+mod ident;
 mod needs;
 mod plan;
 
@@ -103,7 +104,7 @@ pub async fn adopt(
             "cannot adopt: {} schema problem(s) and {} kind(s) of rows that break orderly's rules, \
              listed above; nothing was changed. Fix them (rows through the old service), then run \
              `orderly migrate --adopt --dry-run` again",
-            plan.blockers.len(),
+            plan.blockers().count(),
             problems.len()
         );
     }

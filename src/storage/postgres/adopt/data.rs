@@ -1,10 +1,12 @@
 //! The rows that break a rule orderly enforces, found before adoption
-//! changes anything: reported with their ids, never fixed silently.
+//! changes anything: reported with their ids, never fixed silently. Every
+//! name spliced into a query goes through `ident`, as in the plan's steps.
 
 use tokio_postgres::GenericClient;
 
 use super::catalog::Catalog;
-use super::needs;
+use super::ident::ident;
+use super::needs::{self, not_null_check};
 
 /// How many ids a problem lists.
 const SHOWN: i32 = 10;
@@ -37,6 +39,7 @@ impl std::fmt::Display for Problem {
 struct Rule {
     what: String,
     table: &'static str,
+    /// A condition in SQL, its names quoted already.
     breaks: String,
 }
 
@@ -60,11 +63,11 @@ fn rules(catalog: &Catalog) -> Vec<Rule> {
         let nullable = catalog
             .column(need.table, need.column)
             .is_some_and(|c| !c.not_null);
-        if nullable && !guaranteed(&format!("{}_{}_not_null", need.table, need.column)) {
+        if nullable && !guaranteed(&not_null_check(need.table, need.column)) {
             rules.push(Rule {
                 what: format!("{} rows with no {}", need.table, need.column),
                 table: need.table,
-                breaks: format!("{} IS NULL", need.column),
+                breaks: format!("{} IS NULL", ident(need.column)),
             });
         }
     }
@@ -91,9 +94,9 @@ fn rules(catalog: &Catalog) -> Vec<Rule> {
                 table: need.table,
                 breaks: format!(
                     "{col} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {r} WHERE {r}.id = {t}.{col})",
-                    col = need.column,
-                    r = need.references,
-                    t = need.table
+                    col = ident(need.column),
+                    r = ident(need.references),
+                    t = ident(need.table)
                 ),
             });
         }
@@ -144,7 +147,7 @@ pub async fn problems(db: &impl GenericClient, catalog: &Catalog) -> anyhow::Res
         let (ids, order) = ids_of(rule.table);
         let sql = format!(
             "SELECT count(*), coalesce((array_agg({ids} ORDER BY {order}))[1:$1], '{{}}') FROM {table} WHERE {breaks}",
-            table = rule.table,
+            table = ident(rule.table),
             breaks = rule.breaks
         );
         found.push(problem(db, &sql, &rule.what).await?);

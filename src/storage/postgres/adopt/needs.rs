@@ -131,6 +131,13 @@ pub const PRIMARY_KEYS: &[(&str, &[&str])] = &[
     ("order_items", &["order_id", "line"]),
 ];
 
+/// The name of the check that keeps NULL out of a column declared
+/// nullable, which orderly adds rather than `SET NOT NULL` (that scans the
+/// table under a lock that blocks the old service).
+pub fn not_null_check(table: &str, column: &str) -> String {
+    format!("{table}_{column}_not_null")
+}
+
 /// A check orderly's migrations make, by name.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckNeed {
