@@ -24,17 +24,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::Caller;
-use crate::storage::{LogPosition, ReadFrom, SessionStore, Written};
+use crate::storage::{LogPosition, ReadFrom, SessionStore, SessionStoreFailures, Written};
 
 #[derive(Default)]
 pub struct Floors {
     local: RwLock<HashMap<i64, Arc<AtomicU64>>>,
-    shared: Option<SessionStore>,
+    shared: Option<Arc<dyn SessionStore>>,
 }
 
 impl Floors {
     /// Floors kept in this instance, and in `shared` if given.
-    pub fn new(shared: Option<SessionStore>) -> Self {
+    pub fn new(shared: Option<Arc<dyn SessionStore>>) -> Self {
         Self {
             local: RwLock::default(),
             shared,
@@ -77,6 +77,11 @@ impl Floors {
             }
         }
         written.value
+    }
+
+    /// The session store's failures so far, if there is one.
+    pub fn shared_failures(&self) -> Option<SessionStoreFailures> {
+        self.shared.as_ref().map(|store| store.failures())
     }
 
     /// `caller`'s floor, made on its first write. Only keys that

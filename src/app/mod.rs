@@ -12,7 +12,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::IdempotencyKey;
-use crate::storage::{ConnectionStats, Health, OrderStore, ReadStats, Stores, UserStore, Written};
+use crate::storage::{
+    ConnectionStats, Health, OrderStore, ReadStats, SessionStoreFailures, Stores, UserStore,
+    Written,
+};
 
 pub mod access;
 pub mod error;
@@ -75,6 +78,11 @@ impl App {
     /// Where reads went, and how each read replica stands.
     pub fn reads(&self) -> ReadStats {
         self.health.reads()
+    }
+
+    /// The session store's failures so far, where one is used.
+    pub fn session_store_failures(&self) -> Option<SessionStoreFailures> {
+        self.floors.shared_failures()
     }
 
     /// Deletes idempotency keys past their time to live; returns how many.

@@ -58,7 +58,11 @@ pub async fn not_found() -> ApiError {
                body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let text = telemetry::metrics::render(&app.connections(), &app.reads());
+    let text = telemetry::metrics::render(
+        &app.connections(),
+        &app.reads(),
+        app.session_store_failures(),
+    );
     (
         [(
             header::CONTENT_TYPE,

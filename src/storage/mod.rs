@@ -33,7 +33,7 @@ pub use health::{ConnectionStats, Health, ReadStats, ReplicaStats, READY_PROBE_L
 pub use idempotency_keys::{Claim, IdempotencyStore, StoredKey};
 pub use orders::{OrderFilter, OrderStore};
 pub use retry::Retry;
-pub use session_store::SessionStore;
+pub use session_store::{SessionStore, SessionStoreFailures};
 pub use transaction::{Tx, WriteTx};
 pub use users::UserStore;
 
@@ -47,7 +47,7 @@ pub struct Stores {
     pub health: Arc<dyn Health>,
     /// Where callers' write positions are kept for every instance: only
     /// where replicas serve reads and `--session-store` names one.
-    pub session_store: Option<SessionStore>,
+    pub session_store: Option<Arc<dyn SessionStore>>,
     /// How long a request may wait for a server while none takes its
     /// statements (a failover), whichever layer tries again.
     pub retry: Retry,
@@ -105,7 +105,7 @@ pub async fn open(
 fn session_store(
     replicas: &ReplicaSettings,
     replicas_serve: bool,
-) -> anyhow::Result<Option<SessionStore>> {
+) -> anyhow::Result<Option<Arc<dyn SessionStore>>> {
     let Some(url) = replicas
         .session_store
         .as_deref()
@@ -113,11 +113,15 @@ fn session_store(
     else {
         return Ok(None);
     };
-    let store = SessionStore::new(url, replicas.session_store_timeout, replicas.max_lag)?;
+    let store = session_store::RedisSessionStore::new(
+        url,
+        replicas.session_store_timeout,
+        replicas.max_lag,
+    )?;
     if !replicas_serve {
         tracing::warn!("--session-store is set, but no replica serves reads (--read-replica-url, --read-from-standbys): it is not used");
         return Ok(None);
     }
     store.connect_soon();
-    Ok(Some(store))
+    Ok(Some(Arc::new(store)))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::storage::{ConnectionStats, ReadStats};
+use crate::storage::{ConnectionStats, ReadStats, SessionStoreFailures};
 
 pub const HTTP_REQUESTS: &str = "orderly_http_requests_total";
 pub const HTTP_DURATION: &str = "orderly_http_request_duration_seconds";
@@ -64,10 +64,19 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// The exposition text: what was recorded, plus the gauges read now.
-pub fn render(connections: &[ConnectionStats], reads: &ReadStats) -> String {
+/// The exposition text: what was recorded, plus what storage counted,
+/// read now.
+pub fn render(
+    connections: &[ConnectionStats],
+    reads: &ReadStats,
+    session_store: Option<SessionStoreFailures>,
+) -> String {
     let handle = handle();
     record_reads(reads);
+    if let Some(failed) = session_store {
+        metrics::counter!(SESSION_STORE_FAILURES, "op" => "read").absolute(failed.reads);
+        metrics::counter!(SESSION_STORE_FAILURES, "op" => "write").absolute(failed.writes);
+    }
     for pool in connections {
         let name = pool.pool;
         metrics::gauge!(DB_CONNECTIONS_MAX, "pool" => name).set(pool.max as f64);
@@ -94,13 +103,6 @@ fn record_reads(reads: &ReadStats) {
         let lag = replica.lag.map_or(f64::NAN, |lag| lag.as_secs_f64());
         metrics::gauge!(DB_REPLICA_LAG, "replica" => name).set(lag);
     }
-}
-
-/// Counts a call to the session store that failed or timed out: `op` is
-/// `read` (the read went to the primary) or `write` (the position was
-/// kept by this instance only).
-pub fn session_store_failed(op: &'static str) {
-    metrics::counter!(SESSION_STORE_FAILURES, "op" => op).increment(1);
 }
 
 /// Counts one answered request and its latency.

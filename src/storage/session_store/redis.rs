@@ -1,6 +1,4 @@
-//! Each caller's last write position, kept in Redis for every instance:
-//! read-your-writes through any instance behind a load balancer (GitLab's
-//! pattern). One key per caller, `orderly:floor:<caller>`, whose value is
+//! The session store on Redis. One key per caller, `orderly:floor:<caller>`, whose value is
 //! the primary's WAL position after the caller's last write, as 16 hex
 //! digits (so that positions compare as strings in the raising script), and
 //! which expires `EXPIRE_AFTER_LAG` after the lag bound: by then every
@@ -9,19 +7,20 @@
 //! Every call waits at most `timeout`. The connection is made in the
 //! background and remade by the client after a failure; until it answers,
 //! reads go to the primary (`Err` here) and writes keep only the
-//! instance's own floor. Failures are counted in
-//! `orderly_session_store_failures_total{op}` and logged once per outage.
+//! instance's own floor. Failures are counted (`failures`) and logged once
+//! per outage.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
-use super::LogPosition;
-use crate::telemetry::metrics;
+use super::{read_position, SessionStore, SessionStoreFailures, Unanswered};
+use crate::storage::LogPosition;
 
 /// How much longer than the lag bound a caller's position is kept.
 const EXPIRE_AFTER_LAG: Duration = Duration::from_secs(30);
@@ -42,13 +41,8 @@ end
 return 1
 ";
 
-/// The store's one failure: it did not answer in time, or answered with
-/// an error. The caller falls back; the cause is logged here.
-#[derive(Debug)]
-pub struct Unanswered;
-
 #[derive(Clone)]
-pub struct SessionStore(Arc<Inner>);
+pub struct RedisSessionStore(Arc<Inner>);
 
 struct Inner {
     client: redis::Client,
@@ -61,9 +55,18 @@ struct Inner {
     /// When connecting last failed, in ms since `epoch` (0: never).
     connect_failed_at: AtomicU64,
     epoch: Instant,
+    read_failures: AtomicU64,
+    write_failures: AtomicU64,
 }
 
-impl SessionStore {
+/// Which kind of call failed.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Read,
+    Write,
+}
+
+impl RedisSessionStore {
     /// A store at `url` (`redis://host:port/db`), which keeps positions for
     /// `max_lag` plus `EXPIRE_AFTER_LAG`. Only the URL is checked here:
     /// the service starts while Redis is down, and reads from the primary
@@ -84,6 +87,8 @@ impl SessionStore {
             failing: AtomicBool::new(false),
             connect_failed_at: AtomicU64::new(0),
             epoch: Instant::now(),
+            read_failures: AtomicU64::new(0),
+            write_failures: AtomicU64::new(0),
         })))
     }
 
@@ -96,41 +101,11 @@ impl SessionStore {
         });
     }
 
-    /// The position `caller` last wrote at, through any instance; 0 if none
-    /// is kept.
-    pub async fn floor(&self, caller: i64) -> Result<LogPosition, Unanswered> {
-        let key = key(caller);
-        let value: Option<String> = self
-            .call("read", async |mut conn| {
-                redis::cmd("GET").arg(&key).query_async(&mut conn).await
-            })
-            .await?;
-        Ok(value
-            .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
-            .map_or(LogPosition(0), LogPosition))
-    }
-
-    /// Raises `caller`'s kept position to `to`.
-    pub async fn raise(&self, caller: i64, LogPosition(to): LogPosition) -> Result<(), Unanswered> {
-        let (key, value, expiry) = (key(caller), format!("{to:016x}"), self.0.expiry_ms);
-        let script = &self.0.raise;
-        self.call("write", async |mut conn| {
-            script
-                .key(&key)
-                .arg(&value)
-                .arg(expiry)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(drop)
-    }
-
     /// Runs `op` on the connection within the timeout, connecting first
     /// if no connection was made yet; counts and logs a failure.
     async fn call<T>(
         &self,
-        op: &'static str,
+        op: Op,
         run: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
     ) -> Result<T, Unanswered> {
         let inner = &self.0;
@@ -152,9 +127,18 @@ impl SessionStore {
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {:?}", inner.timeout),
         };
-        metrics::session_store_failed(op);
+        self.failed(op, &failure)
+    }
+
+    /// Counts a failure, and logs the first of an outage.
+    fn failed<T>(&self, op: Op, why: &str) -> Result<T, Unanswered> {
+        let inner = &self.0;
+        match op {
+            Op::Read => inner.read_failures.fetch_add(1, Ordering::Relaxed),
+            Op::Write => inner.write_failures.fetch_add(1, Ordering::Relaxed),
+        };
         if !inner.failing.swap(true, Ordering::Relaxed) {
-            tracing::warn!(op, error = %failure, "the session store failed: reads go to the primary until it answers");
+            tracing::warn!(?op, error = %why, "the session store failed: reads go to the primary until it answers");
         }
         Err(Unanswered)
     }
@@ -184,6 +168,46 @@ impl SessionStore {
             .set_number_of_retries(1)
             .set_max_delay(1_000);
         ConnectionManager::new_with_config(self.0.client.clone(), config).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn floor(&self, caller: i64) -> Result<LogPosition, Unanswered> {
+        let key = key(caller);
+        let kept: Option<String> = self
+            .call(Op::Read, async |mut conn| {
+                redis::cmd("GET").arg(&key).query_async(&mut conn).await
+            })
+            .await?;
+        read_position(kept.as_deref()).or_else(|_| {
+            self.failed(
+                Op::Read,
+                &format!("{key} holds {kept:?}, which is not a position"),
+            )
+        })
+    }
+
+    async fn raise(&self, caller: i64, LogPosition(to): LogPosition) -> Result<(), Unanswered> {
+        let (key, value, expiry) = (key(caller), format!("{to:016x}"), self.0.expiry_ms);
+        let script = &self.0.raise;
+        self.call(Op::Write, async |mut conn| {
+            script
+                .key(&key)
+                .arg(&value)
+                .arg(expiry)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    fn failures(&self) -> SessionStoreFailures {
+        SessionStoreFailures {
+            reads: self.0.read_failures.load(Ordering::Relaxed),
+            writes: self.0.write_failures.load(Ordering::Relaxed),
+        }
     }
 }
 
