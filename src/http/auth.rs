@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use crate::app::access::Credential;
-use crate::app::{App, Caller};
+use crate::app::{App, Caller, Denied};
 
 /// The guarded paths: the API, whatever its version.
 const GUARDED: &str = "/api/";
@@ -34,10 +34,10 @@ pub async fn require_api_key(app: &App, mut request: Request, next: Next) -> Res
 
 /// A handler's caller, as `require_api_key` found it.
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(caller(&parts.extensions))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        caller(&parts.extensions)
     }
 }
 
@@ -62,13 +62,14 @@ fn bearer_credential(headers: &HeaderMap) -> Credential<'_> {
     token.map_or(Credential::Unreadable, Credential::Bearer)
 }
 
-/// Who sent the request, as `require_api_key` found it; anonymous on a
-/// route it does not guard.
-pub fn caller(extensions: &axum::http::Extensions) -> Caller {
+/// Who sent the request, as `require_api_key` found it. A request it did
+/// not pass (a handler that needs a caller, mounted where the check does
+/// not run) is refused, never taken for anonymous: the check fails closed.
+pub fn caller(extensions: &axum::http::Extensions) -> Result<Caller, ApiError> {
     extensions
         .get::<Caller>()
         .copied()
-        .unwrap_or(Caller::Anonymous)
+        .ok_or(ApiError::Unauthorized(Denied::Missing))
 }
 
 #[cfg(test)]
@@ -86,6 +87,25 @@ mod tests {
             Credential::Unreadable => "unreadable".into(),
             Credential::Bearer(token) => format!("bearer {token}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_the_key_check_did_not_pass_has_no_caller_and_is_refused() {
+        let (mut unchecked, ()) = axum::http::Request::new(()).into_parts();
+        let refused = Caller::from_request_parts(&mut unchecked, &()).await;
+        assert!(
+            matches!(refused, Err(ApiError::Unauthorized(Denied::Missing))),
+            "{refused:?}"
+        );
+
+        let (mut checked, ()) = axum::http::Request::new(()).into_parts();
+        checked.extensions.insert(Caller::Anonymous);
+        let found = Caller::from_request_parts(&mut checked, &()).await;
+        assert_eq!(
+            found.unwrap(),
+            Caller::Anonymous,
+            "anonymous only when the check said so"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{StoreResult, Tx};
+use super::{StoreError, StoreResult, Tx};
 use crate::domain::{IdempotencyKey, SavedResponse};
 
 /// A row as stored.
@@ -40,6 +40,9 @@ pub(super) fn encode_headers(headers: &[(String, String)]) -> String {
     serde_json::to_string(headers).unwrap_or_else(|_| "[]".into())
 }
 
-pub(super) fn decode_headers(text: &str) -> Vec<(String, String)> {
-    serde_json::from_str(text).unwrap_or_default()
+/// The stored headers; a row whose headers cannot be read is an error
+/// (500, cause logged), never a replay without its `Location` or `ETag`.
+pub(super) fn decode_headers(text: &str) -> StoreResult<Vec<(String, String)>> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::other("a stored response's headers cannot be read", e))
 }

@@ -4,7 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts, HeaderMap};
 
 use super::JsonBody;
-use crate::domain::{IdempotencyKey, Precondition, Version};
+use crate::domain::{IdempotencyKey, Precondition, Scope, Version};
 use crate::http::error::ApiError;
 
 /// The raw `Idempotency-Key` header, if any, and whose it is (the API key
@@ -19,7 +19,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let owner = crate::http::auth::caller(&parts.extensions).idempotency_owner();
+        let owner = crate::http::auth::caller(&parts.extensions)?.idempotency_owner();
         Self::from_headers(&parts.headers, owner)
     }
 }
@@ -46,11 +46,7 @@ impl IdempotencyHeader {
 
     /// The key for `scope`, fingerprinted with the raw body; a malformed key
     /// is 400 and nothing runs.
-    pub fn parse(
-        self,
-        scope: &'static str,
-        body: &JsonBody,
-    ) -> Result<Option<IdempotencyKey>, ApiError> {
+    pub fn parse(self, scope: Scope, body: &JsonBody) -> Result<Option<IdempotencyKey>, ApiError> {
         self.raw
             .map(|raw| IdempotencyKey::parse(scope, self.owner, &raw, &body.raw))
             .transpose()

@@ -11,7 +11,7 @@ use super::transaction::PgTx;
 use super::{pool, PgStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::idempotency_keys::{decode_headers, encode_headers};
-use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
+use crate::storage::{Claim, IdempotencyStore, StoreError, StoreResult, StoredKey, Tx};
 
 /// The lock is named after the schema, the API key, the route and the key:
 /// deployments in other schemas of one database, and clients using the same
@@ -27,7 +27,8 @@ const SELECT: &str =
 pub(super) async fn delete(on: &impl Statements, key: &IdempotencyKey) -> StoreResult<()> {
     let sql =
         "DELETE FROM orderly_idempotency_keys WHERE api_key_id = $1 AND scope = $2 AND key = $3";
-    on.query(sql, &[&key.owner, &key.scope, &key.key]).await?;
+    on.query(sql, &[&key.owner, &key.scope.as_str(), &key.key])
+        .await?;
     Ok(())
 }
 
@@ -42,9 +43,10 @@ pub(super) async fn insert(
         VALUES ($1, $2, $3, $4, $5, $6, $7)";
     let status = response.status as i16;
     let headers = encode_headers(&response.headers);
+    let scope = key.scope.as_str();
     let params: [&dyn Param; 7] = [
         &key.owner,
-        &key.scope,
+        &scope,
         &key.key,
         &key.fingerprint,
         &status,
@@ -60,7 +62,7 @@ impl IdempotencyStore for PgStore {
     /// Not tried again here: a claim is the start of a unit of work, which
     /// the application layer makes again as a whole (`storage::retry`).
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
-        self.try_claim(key).await
+        self.claim_on_a_connection_of_its_own(key).await
     }
 
     async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
@@ -80,10 +82,11 @@ impl IdempotencyStore for PgStore {
 }
 
 impl PgStore {
-    async fn try_claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
+    async fn claim_on_a_connection_of_its_own(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
         let conn = pool::get(&self.pool).await?;
         let tx = PgTx::begin(conn, self.limits.statement, self.notes_positions()).await?;
-        let scope_and_key: [&dyn Param; 3] = [&key.owner, &key.scope, &key.key];
+        let scope = key.scope.as_str();
+        let scope_and_key: [&dyn Param; 3] = [&key.owner, &scope, &key.key];
         let locked: bool = tx.query_one(TRY_LOCK, &scope_and_key).await?.get(0);
         if !locked {
             tx.rollback().await?;
@@ -92,15 +95,18 @@ impl PgStore {
         let stored = tx
             .query_opt(SELECT, &scope_and_key)
             .await?
-            .map(|r| StoredKey {
-                fingerprint: r.get(0),
-                response: SavedResponse {
-                    status: r.get::<_, i16>(1) as u16,
-                    headers: decode_headers(r.get(2)),
-                    body: r.get(3),
-                },
-                created_at: r.get(4),
-            });
+            .map(|r| {
+                Ok::<_, StoreError>(StoredKey {
+                    fingerprint: r.get(0),
+                    response: SavedResponse {
+                        status: r.get::<_, i16>(1) as u16,
+                        headers: decode_headers(r.get(2))?,
+                        body: r.get(3),
+                    },
+                    created_at: r.get(4),
+                })
+            })
+            .transpose()?;
         Ok(Claim::Held {
             tx: Tx::new(tx),
             stored,

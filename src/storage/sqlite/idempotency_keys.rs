@@ -10,7 +10,7 @@ use super::errors::db_error;
 use super::{from_micros, micros, SqliteStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
 use crate::storage::idempotency_keys::{decode_headers, encode_headers};
-use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
+use crate::storage::{Claim, IdempotencyStore, StoreError, StoreResult, StoredKey, Tx};
 
 /// Deletes the row stored under `key`, inside a transaction.
 pub(super) async fn delete(conn: &mut SqliteConnection, key: &IdempotencyKey) -> StoreResult<()> {
@@ -18,7 +18,7 @@ pub(super) async fn delete(conn: &mut SqliteConnection, key: &IdempotencyKey) ->
         "DELETE FROM orderly_idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?",
     )
     .bind(key.owner)
-    .bind(key.scope)
+    .bind(key.scope.as_str())
     .bind(&key.key)
     .execute(conn)
     .await
@@ -39,7 +39,7 @@ pub(super) async fn insert(
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(key.owner)
-    .bind(key.scope)
+    .bind(key.scope.as_str())
     .bind(&key.key)
     .bind(&key.fingerprint)
     .bind(i64::from(response.status))
@@ -61,20 +61,24 @@ impl IdempotencyStore for SqliteStore {
              FROM orderly_idempotency_keys WHERE api_key_id = ? AND scope = ? AND key = ?",
         )
         .bind(key.owner)
-        .bind(key.scope)
+        .bind(key.scope.as_str())
         .bind(&key.key)
         .fetch_optional(&mut *tx.0)
         .await
         .map_err(db_error)?;
-        let stored = row.map(|r| StoredKey {
-            fingerprint: r.get(0),
-            response: SavedResponse {
-                status: r.get::<i64, _>(1) as u16,
-                headers: decode_headers(r.get(2)),
-                body: r.get(3),
-            },
-            created_at: from_micros(r.get(4)),
-        });
+        let stored = row
+            .map(|r| {
+                Ok::<_, StoreError>(StoredKey {
+                    fingerprint: r.get(0),
+                    response: SavedResponse {
+                        status: r.get::<i64, _>(1) as u16,
+                        headers: decode_headers(r.get(2))?,
+                        body: r.get(3),
+                    },
+                    created_at: from_micros(r.get(4)),
+                })
+            })
+            .transpose()?;
         Ok(Claim::Held {
             tx: Tx::new(tx),
             stored,

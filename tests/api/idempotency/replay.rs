@@ -143,7 +143,32 @@ async fn a_failed_request_stores_nothing_so_a_retry_executes(app: TestApp) {
     assert_eq!((retry.status, retry.replayed), (201, false));
 }
 
+async fn a_stored_response_whose_headers_cannot_be_read_is_an_error_not_a_bare_replay(
+    app: TestApp,
+) {
+    let body = r#"{"email": "ada@example.com", "name": "Ada"}"#;
+    let first = Answer::of(app.post_with_key(USERS, "key-1", body).await).await;
+    assert_eq!(first.status, 201);
+    app.db_pool
+        .execute("UPDATE orderly_idempotency_keys SET response_headers = 'not JSON'")
+        .await;
+
+    let repeat = app.post_with_key(USERS, "key-1", body).await;
+
+    assert!(
+        repeat.headers().get("location").is_none(),
+        "no replay without its headers"
+    );
+    assert_problem(repeat, 500, "stored headers unreadable").await;
+    assert_eq!(
+        app.db_pool.count("users").await,
+        1,
+        "nothing executed again"
+    );
+}
+
 crate::on_both_backends!(
+    a_stored_response_whose_headers_cannot_be_read_is_an_error_not_a_bare_replay,
     a_repeated_user_create_replays_the_stored_response,
     a_repeated_order_create_replays_and_creates_one_order,
     the_same_key_with_another_body_is_422_and_executes_nothing,
