@@ -39,7 +39,7 @@ use libfuzzer_sys::fuzz_target;
 use orderly::domain::order::{MAX_ITEMS, QUANTITY_MAX, SKU_MAX_CHARS, UNIT_PRICE_MAX};
 use orderly::domain::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use orderly::domain::user::{EMAIL_MAX_CHARS, NAME_MAX_CHARS};
-use orderly::domain::{Cursor, Email, OrderStatus, Precondition, UserName, Version};
+use orderly::domain::{Cursor, Email, OrderStatus, Precondition, Scope, UserName, Version};
 use orderly::http::extract::{is_json, Id, IdempotencyHeader, IfMatch, JsonBody, QueryParams};
 use orderly::http::{orders, users, ApiError};
 use serde_json::Value;
@@ -284,7 +284,7 @@ fn check_status_filter(status: Option<OrderStatus>, pairs: &[(String, String)]) 
         .iter()
         .find(|(n, _)| n == "status")
         .map(|(_, v)| v.as_str());
-    assert_eq!(status.map(OrderStatus::as_str), given);
+    assert_eq!(status.as_ref().map(OrderStatus::as_str), given);
 }
 
 // ---- bodies --------------------------------------------------------------
@@ -596,7 +596,7 @@ fn idempotency_key(rest: &[u8]) {
     let contract_ok =
         !key.is_empty() && key.len() <= 255 && key.iter().all(|b| (0x20..0x7f).contains(b));
     let parsed = deterministic(|| {
-        IdempotencyHeader::from_headers(&headers, 7)?.parse("POST /api/v1/orders", &json)
+        IdempotencyHeader::from_headers(&headers, 7)?.parse(Scope::CreateOrder, &json)
     });
     match parsed {
         Ok(Some(parsed)) => {

@@ -2,6 +2,7 @@
 //! The HTTP layer maps each variant to a status in one place
 //! (`http/error.rs`).
 
+use crate::domain::OrderStatus;
 use crate::storage::retry::Failure;
 use crate::storage::{Constraint, StoreError, StoreResult, Unavailable, Unsettled};
 
@@ -18,9 +19,9 @@ pub enum AppError {
     #[error("the resource has changed since the given ETag; fetch it again")]
     PreconditionFailed,
     #[error("an order cannot move from {from} to {to}")]
-    IllegalMove { from: String, to: &'static str },
+    IllegalMove { from: OrderStatus, to: OrderStatus },
     #[error("the order moved to {now} while this request ran; fetch it and decide again")]
-    MovedConcurrently { now: String },
+    MovedConcurrently { now: OrderStatus },
     #[error("this Idempotency-Key was used with a different request body")]
     KeyReused,
     #[error("a request with this Idempotency-Key is still running; retry shortly")]

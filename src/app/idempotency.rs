@@ -42,7 +42,7 @@ use chrono::{TimeDelta, Utc};
 
 use super::error::OnConstraint;
 use super::{AppError, AppResult};
-use crate::domain::{IdempotencyKey, SavedResponse};
+use crate::domain::{IdempotencyKey, SavedResponse, Scope};
 use crate::storage::retry::{Retry, Work as Attempt};
 use crate::storage::{Claim, Constraint, IdempotencyStore, LogPosition, Tx, Written};
 use crate::telemetry::metrics;
@@ -98,7 +98,7 @@ impl Processing {
 }
 
 /// A key as its owner, route and text identify it.
-type KeyId = (i64, &'static str, String);
+type KeyId = (i64, Scope, String);
 
 /// A key marked in flight in this process.
 struct InFlight {

@@ -52,16 +52,15 @@ impl App {
         if !precondition.allows(current.version()) {
             return Err(AppError::PreconditionFailed);
         }
-        let legal = OrderStatus::parse(&current.status).is_ok_and(|from| from.can_move_to(to));
-        if !legal {
+        if !current.status.can_move_to(&to) {
             return Err(AppError::IllegalMove {
                 from: current.status,
-                to: to.as_str(),
+                to,
             });
         }
         let moved = self
             .orders
-            .set_status_if_unchanged(id, current.version(), to)
+            .set_status_if_unchanged(id, current.version(), &to)
             .await?;
         if let Some(moved) = self.floors.after(caller, moved).await {
             return Ok(moved);

@@ -7,13 +7,31 @@ pub const KEY_MAX_CHARS: usize = 255;
 /// The owner of keys sent without an API key (API key ids start at 1).
 pub const ANONYMOUS: i64 = 0;
 
+/// The route a key belongs to: one key may be used once on each route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    CreateUser,
+    CreateOrder,
+}
+
+impl Scope {
+    /// As stored in `orderly_idempotency_keys.scope`: the route's method
+    /// and path, readable in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateUser => "POST /api/v1/users",
+            Self::CreateOrder => "POST /api/v1/orders",
+        }
+    }
+}
+
 /// A validated `Idempotency-Key` for one route and one client, with the
 /// fingerprint of the request body it came with ("same body" means
 /// byte-identical).
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
-    /// The route the key belongs to: one key may be used once on each route.
-    pub scope: &'static str,
+    /// The route the key belongs to.
+    pub scope: Scope,
     /// The API key that sent it ([`ANONYMOUS`] without one): two clients
     /// that pick the same key never see each other's responses.
     pub owner: i64,
@@ -23,7 +41,7 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    pub fn parse(scope: &'static str, owner: i64, raw: &str, body: &[u8]) -> Result<Self, String> {
+    pub fn parse(scope: Scope, owner: i64, raw: &str, body: &[u8]) -> Result<Self, String> {
         if raw.is_empty() || raw.len() > KEY_MAX_CHARS {
             return Err(format!(
                 "`Idempotency-Key` must be 1 to {KEY_MAX_CHARS} characters"
@@ -56,17 +74,25 @@ mod tests {
 
     #[test]
     fn keys_are_one_to_255_printable_characters() {
-        assert!(IdempotencyKey::parse("s", ANONYMOUS, "", b"").is_err());
-        assert!(IdempotencyKey::parse("s", ANONYMOUS, &"k".repeat(256), b"").is_err());
-        assert!(IdempotencyKey::parse("s", ANONYMOUS, "a\u{1}b", b"").is_err());
-        assert!(IdempotencyKey::parse("s", ANONYMOUS, "a\u{0}b", b"").is_err());
-        assert!(IdempotencyKey::parse("s", ANONYMOUS, &"k".repeat(255), b"").is_ok());
+        assert!(IdempotencyKey::parse(Scope::CreateUser, ANONYMOUS, "", b"").is_err());
+        assert!(
+            IdempotencyKey::parse(Scope::CreateUser, ANONYMOUS, &"k".repeat(256), b"").is_err()
+        );
+        assert!(IdempotencyKey::parse(Scope::CreateUser, ANONYMOUS, "a\u{1}b", b"").is_err());
+        assert!(IdempotencyKey::parse(Scope::CreateUser, ANONYMOUS, "a\u{0}b", b"").is_err());
+        assert!(IdempotencyKey::parse(Scope::CreateUser, ANONYMOUS, &"k".repeat(255), b"").is_ok());
+    }
+
+    #[test]
+    fn each_route_is_stored_as_its_method_and_path() {
+        assert_eq!(Scope::CreateUser.as_str(), "POST /api/v1/users");
+        assert_eq!(Scope::CreateOrder.as_str(), "POST /api/v1/orders");
     }
 
     #[test]
     fn fingerprints_differ_for_different_bytes() {
-        let a = IdempotencyKey::parse("s", ANONYMOUS, "k", br#"{"a":1}"#).unwrap();
-        let b = IdempotencyKey::parse("s", ANONYMOUS, "k", br#"{"a": 1}"#).unwrap();
+        let a = IdempotencyKey::parse(Scope::CreateUser, ANONYMOUS, "k", br#"{"a":1}"#).unwrap();
+        let b = IdempotencyKey::parse(Scope::CreateUser, ANONYMOUS, "k", br#"{"a": 1}"#).unwrap();
         assert_ne!(a.fingerprint, b.fingerprint);
     }
 }

@@ -12,7 +12,7 @@ pub mod user;
 pub mod version;
 
 pub use api_key::{ActiveKey, ApiKey, KeyDigest, KeyName, NewSecret, Role};
-pub use idempotency_key::{IdempotencyKey, SavedResponse};
+pub use idempotency_key::{IdempotencyKey, SavedResponse, Scope};
 pub use order::{
     Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, UnitPrice,
 };

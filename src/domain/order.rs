@@ -148,13 +148,23 @@ impl NewOrder {
 }
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderStatus {
     Pending,
     Paid,
     Shipped,
     Delivered,
     Cancelled,
+    /// A value a row may hold that orderly never writes: an adopted
+    /// database's own state. Shown as stored; no move from or to it is
+    /// legal. Requests never parse into it (`parse`).
+    Unrecognised(Box<str>),
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl OrderStatus {
@@ -166,16 +176,23 @@ impl OrderStatus {
         Self::Cancelled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Pending => "pending",
             Self::Paid => "paid",
             Self::Shipped => "shipped",
             Self::Delivered => "delivered",
             Self::Cancelled => "cancelled",
+            Self::Unrecognised(stored) => stored,
         }
     }
 
+    /// A row's status, whatever it holds.
+    pub fn stored(raw: String) -> Self {
+        Self::parse(&raw).unwrap_or_else(|_| Self::Unrecognised(raw.into_boxed_str()))
+    }
+
+    /// One of the five statuses a request may name.
     pub fn parse(raw: &str) -> Result<Self, String> {
         Self::ALL
             .into_iter()
@@ -185,7 +202,7 @@ impl OrderStatus {
 
     /// pending → paid → shipped → delivered; pending or paid → cancelled.
     /// Staying in place is not a move.
-    pub fn can_move_to(self, next: Self) -> bool {
+    pub fn can_move_to(&self, next: &Self) -> bool {
         use OrderStatus::*;
         matches!(
             (self, next),
@@ -200,7 +217,7 @@ impl OrderStatus {
 pub struct Order {
     pub id: i64,
     pub user_id: i64,
-    pub status: String,
+    pub status: OrderStatus,
     pub currency: String,
     pub items: Vec<StoredItem>,
     pub total: i64,
@@ -284,14 +301,24 @@ mod tests {
             (Pending, Cancelled),
             (Paid, Cancelled),
         ];
-        for from in OrderStatus::ALL {
-            for to in OrderStatus::ALL {
+        let legacy = OrderStatus::stored("on_hold".into());
+        for from in OrderStatus::ALL.into_iter().chain([legacy.clone()]) {
+            for to in OrderStatus::ALL.into_iter().chain([legacy.clone()]) {
                 assert_eq!(
-                    from.can_move_to(to),
-                    allowed.contains(&(from, to)),
+                    from.can_move_to(&to),
+                    allowed.contains(&(from.clone(), to.clone())),
                     "{from:?} -> {to:?}"
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_stored_status_orderly_never_writes_is_kept_as_it_is_and_never_parsed_from_a_request() {
+        assert_eq!(OrderStatus::stored("paid".into()), Paid);
+        let legacy = OrderStatus::stored("on_hold".into());
+        assert_eq!(legacy, OrderStatus::Unrecognised("on_hold".into()));
+        assert_eq!(legacy.as_str(), "on_hold");
+        assert!(OrderStatus::parse("on_hold").is_err());
     }
 }

@@ -23,8 +23,8 @@ use super::AppState;
 use crate::app::{Caller, Replayable};
 use crate::domain::order::MAX_ITEMS;
 use crate::domain::{
-    Currency, LineItem, NewOrder, Order, OrderStatus, PageRequest, Quantity, SavedResponse, Sku,
-    StoredItem, UnitPrice,
+    Currency, LineItem, NewOrder, Order, OrderStatus, PageRequest, Quantity, SavedResponse, Scope,
+    Sku, StoredItem, UnitPrice,
 };
 use crate::storage::OrderFilter;
 
@@ -58,7 +58,7 @@ impl From<&Order> for OrderBody {
         Self {
             id: o.id,
             user_id: o.user_id,
-            status: o.status.clone(),
+            status: o.status.as_str().to_owned(),
             currency: o.currency.clone(),
             items: o.items.iter().map(item).collect(),
             total: o.total,
@@ -148,7 +148,7 @@ pub async fn create(
     key: IdempotencyHeader,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let key = key.parse("POST /api/v1/orders", &body)?;
+    let key = key.parse(Scope::CreateOrder, &body)?;
     // The key has fingerprinted the raw bytes; the parsed value can move.
     let new = parse_new_order(body.value)?;
     let created = app.create_order(caller, new, key.as_ref()).await?;

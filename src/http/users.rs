@@ -19,7 +19,7 @@ use super::openapi::{BodyFailures, Failures, WriteFailures};
 use super::responses::{created, respond_created, with_etag, Page, Timestamp};
 use super::AppState;
 use crate::app::{Caller, Replayable};
-use crate::domain::{Email, NewUser, PageRequest, SavedResponse, User, UserName, UserPatch};
+use crate::domain::{Email, NewUser, PageRequest, SavedResponse, Scope, User, UserName, UserPatch};
 
 /// A user as the API shows it: exactly these keys.
 #[derive(Serialize)]
@@ -126,7 +126,7 @@ pub async fn create(
     key: IdempotencyHeader,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let key = key.parse("POST /api/v1/users", &body)?;
+    let key = key.parse(Scope::CreateUser, &body)?;
     // The key has fingerprinted the raw bytes; the parsed value can move.
     let new = parse_new_user(body.value)?;
     let created = app.create_user(caller, new, key.as_ref()).await?;

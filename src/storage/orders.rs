@@ -6,7 +6,7 @@ use super::{ReadFrom, StoreResult, Written};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, Version};
 
 /// Narrows an order listing.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     pub user_id: Option<i64>,
     pub status: Option<OrderStatus>,
@@ -26,7 +26,7 @@ pub trait OrderStore: Send + Sync {
         &self,
         id: i64,
         seen: Version,
-        to: OrderStatus,
+        to: &OrderStatus,
     ) -> StoreResult<Written<Option<Order>>>;
     /// Up to `page.fetch_len()` orders with their items, by id.
     async fn list(

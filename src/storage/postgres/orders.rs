@@ -69,7 +69,7 @@ fn order_with(row: &Row, items: Vec<StoredItem>) -> Order {
     Order {
         id: ids::id(row, 0),
         user_id: ids::id(row, 1),
-        status: row.get(2),
+        status: OrderStatus::stored(row.get(2)),
         currency: row.get(3),
         total: row.get(4),
         created_at: row.get(5),
@@ -166,7 +166,7 @@ impl OrderStore for PgStore {
         &self,
         id: i64,
         seen: Version,
-        to: OrderStatus,
+        to: &OrderStatus,
     ) -> StoreResult<Written<Option<Order>>> {
         let sql = "UPDATE orders SET status = $3,
                        updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
@@ -190,7 +190,7 @@ impl OrderStore for PgStore {
     ) -> StoreResult<Vec<Order>> {
         // One statement per filter shape, so each plan uses its index.
         let (after, fetch) = (page.after_id(), page.fetch_len());
-        let status = filter.status.map(OrderStatus::as_str);
+        let status = filter.status.as_ref().map(OrderStatus::as_str);
         let reads = self.reads(from);
         let rows = match (&filter.user_id, &status) {
             (None, None) => {

@@ -36,7 +36,7 @@ fn from_row(row: &SqliteRow) -> StoreResult<Order> {
     Ok(Order {
         id: row.get(0),
         user_id: row.get(1),
-        status: row.get(2),
+        status: OrderStatus::stored(row.get(2)),
         currency: row.get(3),
         total: row.get(4),
         created_at: from_micros(row.get(5)),
@@ -122,7 +122,7 @@ impl OrderStore for SqliteStore {
         &self,
         id: i64,
         seen: Version,
-        to: OrderStatus,
+        to: &OrderStatus,
     ) -> StoreResult<Written<Option<Order>>> {
         let changed = sqlx::query(
             "UPDATE orders SET status = ?3, updated_at = max(?4, updated_at + 1)
@@ -156,7 +156,7 @@ impl OrderStore for SqliteStore {
         .bind(page.after_id())
         .bind(page.fetch_len())
         .bind(filter.user_id)
-        .bind(filter.status.map(OrderStatus::as_str))
+        .bind(filter.status.as_ref().map(OrderStatus::as_str))
         .fetch_all(&mut *self.reader.acquire().await?)
         .await
         .map_err(db_error)?;
