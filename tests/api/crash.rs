@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::process::{a_buyer, post_order_with_key, stop_load, OrderlyProcess};
+use crate::helpers::process::{stop_load, OrderlyProcess};
+use crate::helpers::Api;
 use crate::helpers::Backend;
 
 const CLIENTS: usize = 8;
 
 /// A key, the body it was sent with, and the order id of its 201, if one
+const ORDERS: &str = "/api/v1/orders";
+
 /// came back before the crash.
 struct Attempt {
     key: String,
@@ -27,15 +30,13 @@ struct Attempt {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck() {
     let mut app = OrderlyProcess::start(Backend::Postgres, &[]).await;
-    let client = app.client.clone();
-    let user_id = a_buyer(&client, &app.address).await;
+    let user_id = app.a_user().await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();
     let workers: Vec<_> = (0..CLIENTS)
         .map(|worker| {
-            let (stop, attempts, client) = (stop.clone(), attempts.clone(), client.clone());
-            let base = app.address.clone();
+            let (stop, attempts, api) = (stop.clone(), attempts.clone(), Api::clone(&app));
             tokio::spawn(async move {
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
@@ -47,7 +48,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
                         {"sku": "EXTRA", "quantity": 1, "unit_price": worker},
                     ]})
                     .to_string();
-                    let acknowledged = match post_order_with_key(&client, &base, &key, &body).await {
+                    let acknowledged = match api.try_post_with_key(ORDERS, &key, &body).await {
                         Ok(resp) if resp.status() == 201 => {
                             resp.json::<Value>().await.ok().and_then(|o| o["id"].as_i64())
                         }
@@ -100,17 +101,13 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck()
     // Every key, acknowledged or cut off, resolves to one order, at once.
     let mut resolved: HashMap<&str, i64> = HashMap::new();
     for attempt in &attempts {
-        let first = post_order_with_key(&client, &app.address, &attempt.key, &attempt.body)
-            .await
-            .unwrap();
+        let first = app.post_with_key(ORDERS, &attempt.key, &attempt.body).await;
         assert_eq!(first.status(), 201, "key {} after the restart", attempt.key);
         let id = first.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
         if let Some(acked) = attempt.acknowledged {
             assert_eq!(id, acked, "key {} now names another order", attempt.key);
         }
-        let again = post_order_with_key(&client, &app.address, &attempt.key, &attempt.body)
-            .await
-            .unwrap();
+        let again = app.post_with_key(ORDERS, &attempt.key, &attempt.body).await;
         assert_eq!(again.headers()["idempotent-replayed"], "true");
         assert_eq!(
             again.json::<Value>().await.unwrap()["id"].as_i64(),

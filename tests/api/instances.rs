@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::process::{
-    a_buyer, create_api_key, post_order_with_key, revoke_api_key, OrderlyProcess,
-};
-use crate::helpers::{time_until, Backend};
+use crate::helpers::process::{create_api_key, revoke_api_key, OrderlyProcess};
+use crate::helpers::{time_until, Api, Backend};
+
+const ORDERS: &str = "/api/v1/orders";
 
 /// Three processes on one database, and their base URLs.
 async fn three_instances() -> (
@@ -66,8 +66,8 @@ async fn racing_creates_of_one_email_across_instances_give_one_201() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_across_instances_creates_one_order() {
     let (app, _others, bases) = three_instances().await;
-    let client = &app.client;
-    let user_id = a_buyer(client, &bases[0]).await;
+    let user_id = app.a_user().await;
+    let apis: Vec<Api> = bases.iter().map(|base| Api::at(base.clone())).collect();
     let body =
         json!({"user_id": user_id, "items": [{"sku": "A", "quantity": 2, "unit_price": 500}]})
             .to_string();
@@ -75,11 +75,10 @@ async fn one_idempotency_key_across_instances_creates_one_order() {
     // At once on every instance: one runs, the others are told it is in
     // flight (409) or get its answer replayed (201).
     let first_round = futures::future::join_all(
-        bases
-            .iter()
+        apis.iter()
             .cycle()
             .take(9)
-            .map(|base| post_order_with_key(client, base, key, &body)),
+            .map(|api| api.try_post_with_key(ORDERS, key, &body)),
     )
     .await;
     let mut ids = BTreeSet::new();
@@ -94,14 +93,14 @@ async fn one_idempotency_key_across_instances_creates_one_order() {
         }
     }
     // Retried on each instance once the first has finished: its answer.
-    for base in &bases {
-        let mut resp = post_order_with_key(client, base, key, &body).await.unwrap();
+    for api in &apis {
+        let mut resp = api.post_with_key(ORDERS, key, &body).await;
         for _ in 0..50 {
             if resp.status() != 409 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            resp = post_order_with_key(client, base, key, &body).await.unwrap();
+            resp = api.post_with_key(ORDERS, key, &body).await;
         }
         assert_eq!(resp.status(), 201);
         assert_eq!(resp.headers()["idempotent-replayed"], "true");

@@ -12,9 +12,7 @@ use tokio_postgres::NoTls;
 
 use crate::helpers::cluster::{Cluster, Node};
 use crate::helpers::pgbouncer::PgBouncer;
-use crate::helpers::process::{
-    create_api_key, orderly_command, post_order_with_key, OrderlyProcess,
-};
+use crate::helpers::process::{create_api_key, orderly_command, OrderlyProcess};
 use crate::helpers::time_until;
 
 /// A server of the test's own on `port` and PgBouncer on `port + 1`.
@@ -34,8 +32,28 @@ async fn statuses(responses: Vec<reqwest::Result<reqwest::Response>>) -> Vec<u16
         .collect()
 }
 
+/// What one round got back.
+#[derive(Debug)]
+struct Round {
+    creates: Vec<u16>,
+    reads: Vec<u16>,
+}
+
+impl Round {
+    /// Every create 201, every read 200.
+    fn all_served(&self) -> bool {
+        self.creates.iter().all(|s| *s == 201) && self.reads.iter().all(|s| *s == 200)
+    }
+
+    /// Each served, or answered 503 to retry: never another answer.
+    fn served_or_unavailable(&self) -> bool {
+        self.creates.iter().all(|s| [201, 503].contains(s))
+            && self.reads.iter().all(|s| [200, 503].contains(s))
+    }
+}
+
 /// `count` creates of distinct users and reads of the first, at once.
-async fn a_round(app: &OrderlyProcess, round: usize, count: usize) -> Vec<u16> {
+async fn a_round(app: &OrderlyProcess, round: usize, count: usize) -> Round {
     let creates = (0..count).map(|n| {
         app.client
             .post(app.url("/api/v1/users"))
@@ -43,9 +61,10 @@ async fn a_round(app: &OrderlyProcess, round: usize, count: usize) -> Vec<u16> {
             .send()
     });
     let reads = (0..count).map(|_| app.client.get(app.url("/api/v1/users?limit=5")).send());
-    let mut all = statuses(join_all(creates).await).await;
-    all.extend(statuses(join_all(reads).await).await);
-    all
+    Round {
+        creates: statuses(join_all(creates).await).await,
+        reads: statuses(join_all(reads).await).await,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,25 +82,32 @@ async fn under_transaction_pooling_creates_stay_unique_and_idempotent_and_replac
     });
     let mut answers = statuses(join_all(same).await).await;
     answers.sort();
+    let mut expected = vec![409; 19];
+    expected.insert(0, 201);
     assert_eq!(
-        answers.iter().filter(|s| **s == 201).count(),
-        1,
-        "{answers:?}"
-    );
-    assert!(
-        answers.iter().all(|s| *s == 201 || *s == 409),
-        "{answers:?}"
+        answers, expected,
+        "one created, nineteen told the address is taken"
     );
 
     // One idempotency key, ten orders at once: one order.
-    let base = app.url("");
-    let buyer = crate::helpers::process::a_buyer(&app.client, &base).await;
+    let buyer = app.a_user().await;
     let body = json!({"user_id": buyer, "items": crate::helpers::one_item()}).to_string();
-    let keyed = (0..10).map(|_| post_order_with_key(&app.client, &base, "k-1", &body));
-    let answers = statuses(join_all(keyed).await).await;
+    let keyed = (0..10).map(|_| app.post_with_key("/api/v1/orders", "k-1", &body));
+    let mut answers = Vec::new();
+    for resp in join_all(keyed).await {
+        let replayed = resp.headers().get("idempotent-replayed").is_some();
+        answers.push((resp.status().as_u16(), replayed));
+    }
+    assert_eq!(
+        answers.iter().filter(|a| **a == (201, false)).count(),
+        1,
+        "one ran: {answers:?}"
+    );
     assert!(
-        answers.iter().all(|s| *s == 201 || *s == 409),
-        "{answers:?}"
+        answers
+            .iter()
+            .all(|a| [(201, false), (201, true), (409, false)].contains(a)),
+        "the others were told it is in flight (409) or got its answer replayed: {answers:?}"
     );
     let orders = server
         .sql(Node::Primary, "SELECT count(*) FROM orders")
@@ -90,14 +116,12 @@ async fn under_transaction_pooling_creates_stay_unique_and_idempotent_and_replac
 
     // Every server connection replaced, gracefully and then by force.
     for round in 0..3 {
-        assert!(a_round(&app, round, 20).await.iter().all(|s| *s < 500));
+        let answers = a_round(&app, round, 20).await;
+        assert!(answers.all_served(), "{answers:?}");
     }
     bouncer.reconnect();
     let during = a_round(&app, 10, 20).await;
-    assert!(
-        during.iter().all(|s| *s < 500),
-        "during RECONNECT: {during:?}"
-    );
+    assert!(during.all_served(), "during RECONNECT: {during:?}");
     server
         .sql(
             Node::Primary,
@@ -109,17 +133,17 @@ async fn under_transaction_pooling_creates_stay_unique_and_idempotent_and_replac
     // connection PgBouncer has not yet found dead, may get 503 (never a
     // 500); once it has found them, none.
     let mut round = 20;
-    time_until("a round without 5xx after the terminations", async || {
+    time_until("a round without 503 after the terminations", async || {
         round += 1;
         let answers = a_round(&app, round, 10).await;
-        assert!(answers.iter().all(|s| *s < 500 || *s == 503), "{answers:?}");
-        answers.iter().all(|s| *s < 500)
+        assert!(answers.served_or_unavailable(), "{answers:?}");
+        answers.all_served()
     })
     .await;
     for round in 41..44 {
         let after = a_round(&app, round, 20).await;
         assert!(
-            after.iter().all(|s| *s < 500),
+            after.all_served(),
             "after the backends were terminated: {after:?}"
         );
     }
@@ -132,14 +156,12 @@ async fn under_transaction_pooling_prepared_statements_that_vanish_run_unnamed_i
     let (_server, bouncer) = pooled("pgb-prepared", 26342, "transaction");
     // The default: statements prepared, as a direct connection allows.
     let app = OrderlyProcess::start_on_url(&bouncer.url(), &[]).await;
-    assert!(a_round(&app, 0, 10).await.iter().all(|s| *s < 300));
+    let first = a_round(&app, 0, 10).await;
+    assert!(first.all_served(), "{first:?}");
     for round in 1..4 {
         bouncer.reconnect();
         let answers = a_round(&app, round, 10).await;
-        assert!(
-            answers.iter().all(|s| *s < 300),
-            "round {round}: {answers:?}"
-        );
+        assert!(answers.all_served(), "round {round}: {answers:?}");
     }
     assert!(
         app.log()
@@ -276,6 +298,7 @@ async fn server_time_limits_hold_through_the_pooler_in_both_modes() {
     let app = OrderlyProcess::start_on_url(&bouncer.url(), &[limit, UNNAMED]).await;
     // Even once every server connection was replaced under orderly's.
     bouncer.reconnect();
-    assert!(a_round(&app, 0, 5).await.iter().all(|s| *s < 300));
+    let answers = a_round(&app, 0, 5).await;
+    assert!(answers.all_served(), "{answers:?}");
     a_blocked_create_is_cancelled_by_the_server(&app, &server, true).await;
 }

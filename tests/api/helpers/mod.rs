@@ -8,6 +8,7 @@ use orderly::config::Settings;
 use orderly::startup::Application;
 use serde_json::Value;
 
+pub mod api;
 pub mod cluster;
 pub mod database;
 pub mod pg_schemas;
@@ -15,12 +16,13 @@ pub mod pgbouncer;
 pub mod process;
 pub mod proxy;
 
+pub use api::Api;
 use database::TestDatabase;
 pub use database::{Backend, DbPool, Refused};
 
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    /// Its address and the request helpers (`api.rs`), through `Deref`.
+    api: Api,
     pub db_pool: DbPool,
     settings: Settings,
     _instance: Instance,
@@ -74,13 +76,12 @@ impl Drop for Instance {
     }
 }
 
-/// The tests' HTTP client: straight to the app on loopback, never through
-/// a proxy from the environment.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a client")
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl TestApp {
@@ -131,10 +132,8 @@ impl TestApp {
         settings.database.pool_size = 4;
         configure(&mut settings);
         let instance = Instance::start(&settings).await;
-        let client = http_client();
         Self {
-            address: instance.address.clone(),
-            client,
+            api: Api::at(instance.address.clone()),
             db_pool,
             settings,
             _instance: instance,
@@ -148,66 +147,9 @@ impl TestApp {
         Instance::start(&self.settings).await
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
     /// The `DATABASE_URL` the app runs on, for `orderly` commands.
     pub fn database_url(&self) -> &str {
         &self.settings.database.url
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.send_json(reqwest::Method::POST, path, body, None)
-            .await
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// The JSON body of `GET path`.
-    pub async fn get_json(&self, path: &str) -> Value {
-        self.get(path).await.json().await.expect("a JSON body")
-    }
-
-    /// Sends `body` as JSON with `method`, and an `If-Match` when given.
-    pub async fn send_json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: &Value,
-        if_match: Option<&str>,
-    ) -> reqwest::Response {
-        let mut request = self.client.request(method, self.url(path)).json(body);
-        if let Some(tag) = if_match {
-            request = request.header("if-match", tag);
-        }
-        request.send().await.expect("request sent")
-    }
-
-    /// Sends `body` byte for byte as JSON with an `Idempotency-Key`.
-    pub async fn post_with_key(&self, path: &str, key: &str, body: &str) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .header("idempotency-key", key)
-            .body(body.to_owned())
-            .send()
-            .await
-            .expect("request sent")
     }
 
     /// Asserts that a user created under idempotency key `key` is stored,
@@ -218,37 +160,6 @@ impl TestApp {
         let created = self.post_with_key("/api/v1/users", key, &body).await;
         assert_eq!(created.status(), 201);
         assert_eq!(self.db_pool.count("orderly_idempotency_keys").await, 1);
-    }
-
-    /// Arrange step: creates a user over HTTP and returns its JSON.
-    pub async fn create_user(&self, email: &str, name: &str) -> Value {
-        let resp = self
-            .post_json(
-                "/api/v1/users",
-                &serde_json::json!({"email": email, "name": name}),
-            )
-            .await;
-        assert_eq!(resp.status(), 201, "creating {email}");
-        resp.json().await.expect("a user")
-    }
-
-    /// Arrange step: creates a user and returns its id.
-    pub async fn a_user(&self) -> i64 {
-        self.create_user("buyer@example.com", "Buyer").await["id"]
-            .as_i64()
-            .expect("an id")
-    }
-
-    /// Arrange step: creates an order of `items` for `user_id` over HTTP.
-    pub async fn create_order(&self, user_id: i64, items: Value) -> Value {
-        let resp = self
-            .post_json(
-                "/api/v1/orders",
-                &serde_json::json!({"user_id": user_id, "items": items}),
-            )
-            .await;
-        assert_eq!(resp.status(), 201, "creating an order for {user_id}");
-        resp.json().await.expect("an order")
     }
 }
 

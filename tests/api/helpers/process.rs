@@ -10,23 +10,14 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::database::TestDatabase;
-use super::{Backend, DbPool};
+use super::{Api, Backend, DbPool};
 
-/// `POST /api/v1/orders` to the instance at `base`, with an idempotency key.
-pub async fn post_order_with_key(
-    client: &reqwest::Client,
-    base: &str,
-    key: &str,
-    body: &str,
-) -> reqwest::Result<reqwest::Response> {
-    client
-        .post(format!("{base}/api/v1/orders"))
-        .header("content-type", "application/json")
-        .header("idempotency-key", key)
-        .body(body.to_owned())
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
+impl std::ops::Deref for OrderlyProcess {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// Stops load clients: sets `stop`, waits for every worker, and returns
@@ -44,21 +35,6 @@ pub async fn stop_load<T>(
         panic!("a worker still holds the record");
     };
     recorded.into_inner().unwrap()
-}
-
-/// Arrange step: creates the buyer user through the instance at `base`;
-/// its id.
-pub async fn a_buyer(client: &reqwest::Client, base: &str) -> i64 {
-    let user: serde_json::Value = client
-        .post(format!("{base}/api/v1/users"))
-        .json(&serde_json::json!({"email": "buyer@example.com", "name": "Buyer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    user["id"].as_i64().expect("a user id")
 }
 
 /// Runs `orderly ARGS` to its end on the database at `database_url`;
@@ -99,8 +75,8 @@ pub async fn revoke_api_key(database_url: &str, id: i64) {
 }
 
 pub struct OrderlyProcess {
-    pub address: String,
-    pub client: reqwest::Client,
+    /// Its address and the request helpers (`api.rs`), through `Deref`.
+    api: Api,
     pub db_pool: DbPool,
     child: Child,
     /// Every line the process wrote to stderr (its log), so far.
@@ -236,8 +212,7 @@ impl OrderlyProcess {
             .collect();
         let running = Running::spawn_reading(&database.url(), &env, reading).await;
         Self {
-            address: running.address,
-            client: super::http_client(),
+            api: Api::at(running.address),
             db_pool,
             child: running.child,
             log: running.log,
@@ -252,7 +227,7 @@ impl OrderlyProcess {
     pub async fn restart(&mut self) {
         let _ = self.child.kill().await;
         let running = Running::spawn(&self.database.url(), &self.env).await;
-        self.address = running.address;
+        self.api.address = running.address;
         self.child = running.child;
         self.log = running.log;
         self.reader = Some(running.reader);
@@ -266,10 +241,6 @@ impl OrderlyProcess {
             address: running.address,
             _child: running.child,
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
     }
 
     /// The `DATABASE_URL` it runs on.

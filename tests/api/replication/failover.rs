@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::cluster::{Cluster, Node};
 use crate::helpers::database::TestDatabase;
-use crate::helpers::process::{a_buyer, post_order_with_key, stop_load, OrderlyProcess};
+use crate::helpers::process::{stop_load, OrderlyProcess};
+use crate::helpers::Api;
 
 /// Clients per kind of write.
 const CLIENTS: usize = 4;
@@ -48,15 +49,13 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
         ],
     )
     .await;
-    let (client, base) = (app.client.clone(), app.address.clone());
-    let user_id = a_buyer(&client, &base).await;
+    let user_id = app.a_user().await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();
     let workers: Vec<_> = (0..CLIENTS * 2)
         .map(|worker| {
-            let (stop, attempts, client, base) =
-                (stop.clone(), attempts.clone(), client.clone(), base.clone());
+            let (stop, attempts, api) = (stop.clone(), attempts.clone(), Api::clone(&app));
             let keyed = worker % 2 == 0;
             tokio::spawn(async move {
                 let mut n = 0;
@@ -70,10 +69,10 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
                     .to_string();
                     let sent_at = Instant::now();
                     let answer = match &key {
-                        Some(key) => post_order_with_key(&client, &base, key, &body).await,
+                        Some(key) => api.try_post_with_key("/api/v1/orders", key, &body).await,
                         None => {
-                            client
-                                .post(format!("{base}/api/v1/orders"))
+                            api.client
+                                .post(api.url("/api/v1/orders"))
                                 .header("content-type", "application/json")
                                 .body(body.clone())
                                 .timeout(Duration::from_secs(10))
@@ -197,9 +196,9 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
     let mut keys: HashMap<&str, i64> = HashMap::new();
     for attempt in attempts.iter().filter(|a| a.key.is_some()) {
         let key = attempt.key.as_deref().unwrap();
-        let resp = post_order_with_key(&client, &base, key, &attempt.body)
-            .await
-            .unwrap();
+        let resp = app
+            .post_with_key("/api/v1/orders", key, &attempt.body)
+            .await;
         assert_eq!(resp.status(), 201, "key {key} after the failover");
         let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
         if let Some(acked) = attempt.order_id {
@@ -217,14 +216,10 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
     );
 
     // Reads go on too; the promoted standby no longer serves as a replica.
-    let read = client
-        .get(format!("{base}/api/v1/orders/{}", acked_ids[0]))
-        .send()
-        .await
-        .unwrap();
+    let read = app.get(&format!("/api/v1/orders/{}", acked_ids[0])).await;
     assert_eq!(read.status(), 200);
     let promoted = format!("127.0.0.1:{}", cluster.port_of(Node::Standby1));
-    let usable = super::usable(&client, &base, &promoted).await;
+    let usable = super::usable(&app.client, &app.address, &promoted).await;
     assert_eq!(usable, Some(0.0), "the promoted standby serves no reads");
 
     println!(

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::cluster::{Cluster, Node};
-use crate::helpers::process::{a_buyer, stop_load, OrderlyProcess};
+use crate::helpers::process::{stop_load, OrderlyProcess};
 
 /// orderly's statement limit is this plus one second of grace.
 const QUERY_TIMEOUT_MS: &str = "1500";
@@ -56,7 +56,7 @@ async fn cut_short_commits_and_a_switchover(locale: &str, port: u16) {
         ],
     )
     .await;
-    let user_id = a_buyer(&app.client, &app.address).await;
+    let user_id = app.a_user().await;
     let order = |sku: String, key: Option<String>| {
         let (client, url) = (app.client.clone(), app.url("/api/v1/orders"));
         async move {

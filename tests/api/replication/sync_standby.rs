@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::cluster::{Cluster, Node};
-use crate::helpers::process::{a_buyer, OrderlyProcess};
+use crate::helpers::process::OrderlyProcess;
 
 const WAITING_FOR_STANDBY: &str =
     "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
@@ -80,7 +80,7 @@ async fn a_commit_the_synchronous_standby_never_confirmed_is_not_acknowledged() 
 async fn of_two_commits_waiting_for_the_standby_only_the_cancelled_one_is_refused() {
     let cluster = Cluster::up("sync-standby-two", 26032);
     let app = orderly_on_the_primary_of(&cluster).await;
-    let user_id = a_buyer(&app.client, &app.address).await;
+    let user_id = app.a_user().await;
     let order = |key: &'static str| {
         app.client
             .post(app.url("/api/v1/orders"))

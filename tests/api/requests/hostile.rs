@@ -46,8 +46,6 @@ pub enum Channel {
 pub enum Expect {
     /// The app answers this status (problem+json when it is an error).
     App(u16),
-    /// The app answers one of these: the contract leaves the choice open.
-    AppOneOf(&'static [u16]),
     /// hyper refuses the message before the app sees it: this status and
     /// an empty body.
     Hyper(u16),

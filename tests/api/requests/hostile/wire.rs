@@ -77,7 +77,6 @@ impl Answer {
         let status = self.status;
         let (statuses, by_app): (&[u16], bool) = match expect {
             Expect::App(ref s) => (std::slice::from_ref(s), true),
-            Expect::AppOneOf(s) => (s, true),
             Expect::Hyper(ref s) => (std::slice::from_ref(s), false),
         };
         if !statuses.contains(&status) {
