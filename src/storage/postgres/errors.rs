@@ -7,14 +7,24 @@ use tokio_postgres::error::SqlState;
 
 use crate::storage::{Constraint, StoreError};
 
+/// Integrity constraint violations (class 23), which name their constraint.
+const VIOLATIONS: [SqlState; 7] = [
+    SqlState::INTEGRITY_CONSTRAINT_VIOLATION,
+    SqlState::RESTRICT_VIOLATION,
+    SqlState::NOT_NULL_VIOLATION,
+    SqlState::FOREIGN_KEY_VIOLATION,
+    SqlState::UNIQUE_VIOLATION,
+    SqlState::CHECK_VIOLATION,
+    SqlState::EXCLUSION_VIOLATION,
+];
+
 pub(super) fn failed(e: tokio_postgres::Error) -> StoreError {
     let constraint = e
         .as_db_error()
-        .filter(|db| db.code().code().starts_with("23"))
+        .filter(|db| VIOLATIONS.contains(db.code()))
         .and_then(|db| db.constraint())
         .and_then(Constraint::from_name);
     match constraint {
-        // Class 23: integrity constraint violations, which name their constraint.
         Some(constraint) => StoreError::Violates(constraint),
         None => StoreError::other("PostgreSQL query failed", e),
     }

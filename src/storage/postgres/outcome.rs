@@ -67,9 +67,12 @@ pub enum Code {
     StatementGone,
     /// 57014: cancelled (`statement_timeout`, a cancel request).
     Cancelled,
-    /// Class 53 (out of connections, memory, disk) or 08 (a connection
-    /// exception the server reports itself).
+    /// Out of connections, memory or disk (class 53), or a connection
+    /// exception the server reports itself (class 08), the statement
+    /// refused.
     Resources,
+    /// 08007: the server cannot say whether the transaction committed.
+    ResolutionUnknown,
     /// Anything else: the statement failed on its own terms (a
     /// constraint, a type): the caller reads the error.
     Other,
@@ -77,6 +80,19 @@ pub enum Code {
 
 impl Code {
     pub fn of(state: &SqlState) -> Self {
+        const RESOURCES: [SqlState; 11] = [
+            SqlState::INSUFFICIENT_RESOURCES,
+            SqlState::DISK_FULL,
+            SqlState::OUT_OF_MEMORY,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::CONFIGURATION_LIMIT_EXCEEDED,
+            SqlState::CONNECTION_EXCEPTION,
+            SqlState::CONNECTION_DOES_NOT_EXIST,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+            SqlState::SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION,
+            SqlState::PROTOCOL_VIOLATION,
+        ];
         match state {
             s if *s == SqlState::ADMIN_SHUTDOWN => Self::AdminShutdown,
             s if *s == SqlState::CRASH_SHUTDOWN => Self::CrashShutdown,
@@ -84,7 +100,8 @@ impl Code {
             s if *s == SqlState::READ_ONLY_SQL_TRANSACTION => Self::ReadOnly,
             s if *s == SqlState::INVALID_SQL_STATEMENT_NAME => Self::StatementGone,
             s if *s == SqlState::QUERY_CANCELED => Self::Cancelled,
-            s if s.code().starts_with("53") || s.code().starts_with("08") => Self::Resources,
+            s if *s == SqlState::TRANSACTION_RESOLUTION_UNKNOWN => Self::ResolutionUnknown,
+            s if RESOURCES.contains(s) => Self::Resources,
             _ => Self::Other,
         }
     }
@@ -146,7 +163,7 @@ pub fn decide(said: &Said) -> Outcome {
             Code::AdminShutdown | Code::CannotConnectNow | Code::ReadOnly => {
                 U(Unsettled::NotRun(NotRun::NoServer))
             }
-            Code::CrashShutdown => U(Unsettled::MayHaveRun),
+            Code::CrashShutdown | Code::ResolutionUnknown => U(Unsettled::MayHaveRun),
             Code::StatementGone => U(Unsettled::NotRun(NotRun::StatementGone)),
             Code::Cancelled | Code::Resources => U(Unsettled::NotRun(NotRun::Refused)),
             Code::Other => Outcome::Failed,

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::helpers::cluster::{Cluster, Node};
 use crate::helpers::database::TestDatabase;
 use crate::helpers::process::{stop_load, OrderlyProcess};
-use crate::helpers::Api;
+use crate::helpers::{time_until, Api};
 
 /// Clients per kind of write.
 const CLIENTS: usize = 4;
@@ -281,6 +281,30 @@ async fn a_write_waits_for_a_server_to_take_it_within_the_failover_wait() {
         (503, true),
         "no wait: 503 at once, with Retry-After"
     );
+    // Its log line keeps the whole cause: what is known of the statement
+    // and why, down to the network's own words for each host.
+    let port = cluster.port_of(Node::Primary);
+    let failed = || {
+        impatient
+            .log()
+            .into_iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .find(|line| line["message"] == "request failed" && line["status"] == 503)
+    };
+    time_until("the 503 logged", async || failed().is_some()).await;
+    let logged = failed().expect("logged");
+    let cause = logged["cause"].as_str().unwrap_or_default();
+    for part in [
+        "the database is unavailable",
+        "no server took the statement; it did not run",
+        &format!("could not connect to PostgreSQL: 127.0.0.1:{port}"),
+        "refused",
+    ] {
+        assert!(
+            cause.contains(part),
+            "{part:?} missing from the logged cause: {logged}"
+        );
+    }
     let sent = Instant::now();
     let pending = tokio::spawn(create(waiting.address.clone(), "waited@example.com"));
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -94,6 +94,20 @@ fn each_thing_a_statement_can_be_told_has_one_outcome() {
             Outcome::Unsettled(Unsettled::NotRun(NotRun::Refused)),
         ),
         (
+            "08007: the server cannot say whether it committed",
+            said(
+                error(SqlState::TRANSACTION_RESOLUTION_UNKNOWN, Fatal),
+                None,
+                false,
+            ),
+            MAY_HAVE_RUN,
+        ),
+        (
+            "08P01: a protocol violation refused",
+            said(error(SqlState::PROTOCOL_VIOLATION, Fatal), None, false),
+            Outcome::Unsettled(Unsettled::NotRun(NotRun::Refused)),
+        ),
+        (
             "a PANIC, whatever its code",
             said(error(SqlState::DATA_CORRUPTED, Panic), None, false),
             MAY_HAVE_RUN,
