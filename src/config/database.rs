@@ -64,12 +64,13 @@ pub struct PostgresSettings {
           default_value = "5000", value_name = "MS", value_parser = positive_millis, global = true)]
     pub query_timeout: Duration,
 
-    /// How long a request waits while no server takes its statement, a
-    /// failover or switchover in progress (no host writable as
-    /// `target_session_attrs=read-write` asks, the server shutting down),
-    /// before 503, in milliseconds; statements are tried again every
-    /// 100 ms meanwhile. Only statements certain not to have run are tried
-    /// again. 0 answers 503 at once.
+    /// How long a request waits in all while no server takes its
+    /// statements, a failover or switchover in progress (no host writable
+    /// as `target_session_attrs=read-write` asks, the server shutting
+    /// down), before 503, in milliseconds; work is tried again every
+    /// 100 ms meanwhile, and an attempt then running may take one statement
+    /// limit more. Only work certain not to have run is tried again. 0
+    /// answers 503 at once.
     #[arg(long = "db-failover-wait-ms", env = "ORDERLY_DB_FAILOVER_WAIT_MS",
           default_value = "3000", value_name = "MS", value_parser = millis, global = true)]
     pub failover_wait: Duration,

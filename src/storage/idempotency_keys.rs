@@ -16,6 +16,28 @@ pub struct StoredKey {
     pub created_at: DateTime<Utc>,
 }
 
+impl StoredKey {
+    /// A row from its columns as either backend reads them; an error if
+    /// its headers cannot be read.
+    pub(super) fn from_columns(
+        fingerprint: Vec<u8>,
+        status: i64,
+        headers: &str,
+        body: Vec<u8>,
+        created_at: DateTime<Utc>,
+    ) -> StoreResult<Self> {
+        Ok(Self {
+            fingerprint,
+            response: SavedResponse {
+                status: status as u16,
+                headers: decode_headers(headers)?,
+                body,
+            },
+            created_at,
+        })
+    }
+}
+
 /// The outcome of claiming a key.
 pub enum Claim {
     /// The key is held until `tx` ends; `stored` is the row under it, if
@@ -42,7 +64,7 @@ pub(super) fn encode_headers(headers: &[(String, String)]) -> String {
 
 /// The stored headers; a row whose headers cannot be read is an error
 /// (500, cause logged), never a replay without its `Location` or `ETag`.
-pub(super) fn decode_headers(text: &str) -> StoreResult<Vec<(String, String)>> {
+fn decode_headers(text: &str) -> StoreResult<Vec<(String, String)>> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::other("a stored response's headers cannot be read", e))
 }

@@ -10,8 +10,8 @@ use super::connection::Statements;
 use super::transaction::PgTx;
 use super::{pool, PgStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
-use crate::storage::idempotency_keys::{decode_headers, encode_headers};
-use crate::storage::{Claim, IdempotencyStore, StoreError, StoreResult, StoredKey, Tx};
+use crate::storage::idempotency_keys::encode_headers;
+use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
 
 /// The lock is named after the schema, the API key, the route and the key:
 /// deployments in other schemas of one database, and clients using the same
@@ -96,15 +96,8 @@ impl PgStore {
             .query_opt(SELECT, &scope_and_key)
             .await?
             .map(|r| {
-                Ok::<_, StoreError>(StoredKey {
-                    fingerprint: r.get(0),
-                    response: SavedResponse {
-                        status: r.get::<_, i16>(1) as u16,
-                        headers: decode_headers(r.get(2))?,
-                        body: r.get(3),
-                    },
-                    created_at: r.get(4),
-                })
+                let status = r.get::<_, i16>(1).into();
+                StoredKey::from_columns(r.get(0), status, r.get(2), r.get(3), r.get(4))
             })
             .transpose()?;
         Ok(Claim::Held {

@@ -9,8 +9,8 @@ use sqlx::{Row, SqliteConnection};
 use super::errors::db_error;
 use super::{from_micros, micros, SqliteStore};
 use crate::domain::{IdempotencyKey, SavedResponse};
-use crate::storage::idempotency_keys::{decode_headers, encode_headers};
-use crate::storage::{Claim, IdempotencyStore, StoreError, StoreResult, StoredKey, Tx};
+use crate::storage::idempotency_keys::encode_headers;
+use crate::storage::{Claim, IdempotencyStore, StoreResult, StoredKey, Tx};
 
 /// Deletes the row stored under `key`, inside a transaction.
 pub(super) async fn delete(conn: &mut SqliteConnection, key: &IdempotencyKey) -> StoreResult<()> {
@@ -68,15 +68,8 @@ impl IdempotencyStore for SqliteStore {
         .map_err(db_error)?;
         let stored = row
             .map(|r| {
-                Ok::<_, StoreError>(StoredKey {
-                    fingerprint: r.get(0),
-                    response: SavedResponse {
-                        status: r.get::<i64, _>(1) as u16,
-                        headers: decode_headers(r.get(2))?,
-                        body: r.get(3),
-                    },
-                    created_at: from_micros(r.get(4)),
-                })
+                let created_at = from_micros(r.get(4));
+                StoredKey::from_columns(r.get(0), r.get(1), r.get(2), r.get(3), created_at)
             })
             .transpose()?;
         Ok(Claim::Held {
