@@ -287,12 +287,14 @@ impl ServerLimits {
 
 /// The limits for a whole session, set with `SET` once connected rather
 /// than with the `options` start-up parameter, which PgBouncer refuses;
-/// then the language of the server's messages (`outcome::Language`), in
-/// the same round trip.
+/// WARNINGs sent to the client whatever the role says (the one that says a
+/// commit's wait for the synchronous standby was cut short is how orderly
+/// learns it: `outcome`); then the language of the server's messages
+/// (`outcome::Language`), in the same round trip.
 fn session_limits(limits: &ServerLimits) -> String {
     format!(
         "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; \
-         SELECT current_setting('lc_messages')",
+         SET client_min_messages = warning; SELECT current_setting('lc_messages')",
         limits.statement_ms, limits.idle_in_transaction_ms
     )
 }
@@ -303,7 +305,8 @@ fn session_limits(limits: &ServerLimits) -> String {
 /// one simple query: no round trip more than a bare `BEGIN`.
 fn transaction_limits(limits: &ServerLimits) -> String {
     format!(
-        "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}",
+        "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}; \
+         SET LOCAL client_min_messages = warning",
         limits.statement_ms, limits.idle_in_transaction_ms
     )
 }

@@ -187,9 +187,9 @@ async fn warn_unless_synchronous(client: &tokio_postgres::Client) {
 /// Says once, at start-up, how a commit that the synchronous standby did
 /// not confirm is told on this server (`outcome`): by the routine its
 /// warnings name, in any language; else by their English words; else
-/// strictly (every WARNING during a statement counts). Probed with a
-/// `ROLLBACK` outside a transaction, whose warning (25P01) every server
-/// sends.
+/// strictly (every WARNING during a statement counts); or not at all, if
+/// no warning reaches orderly. Probed with a `ROLLBACK` outside a
+/// transaction, whose warning (25P01) every server sends.
 async fn say_how_unconfirmed_commits_are_told(conn: &pool::Pooled, limit: Duration) {
     let lc_messages = conn
         .client()
@@ -198,10 +198,13 @@ async fn say_how_unconfirmed_commits_are_told(conn: &pool::Pooled, limit: Durati
         .ok()
         .and_then(|rows| rows.first().map(|row| row.get::<_, String>(0)))
         .unwrap_or_default();
-    if conn.execute(limit, "ROLLBACK").await.is_err() {
-        return;
-    }
+    // Its outcome does not matter: what the driver noted of its warning does.
+    let _ = conn.execute(limit, "ROLLBACK").await;
     match conn.watch().names_routines() {
+        None => tracing::error!(
+            %lc_messages,
+            "PostgreSQL sent no WARNING to a probe that always draws one (a pooler or proxy that drops them?): a commit its synchronous standby did not confirm cannot be recognised, and may be acknowledged"
+        ),
         Some(true) => tracing::info!(
             %lc_messages,
             "PostgreSQL names the routine of its warnings: a commit its synchronous standby did not confirm is recognised whatever the server's language"

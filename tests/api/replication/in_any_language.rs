@@ -1,7 +1,9 @@
 //! A commit whose wait for the synchronous standby is cut short is never
 //! acknowledged, whatever language the server speaks: on a throwaway
 //! primary with a synchronous standby, its `lc_messages` German and then
-//! French (locales made by `scripts/ensure-locales.sh`). With the standby
+//! French (locales made by `scripts/ensure-locales.sh`), and
+//! `client_min_messages = error` for every session that does not ask for
+//! more (the warning is orderly's only word of a cut-short wait). With the standby
 //! stopped, so that every commit waits for it, a keyless and a keyed order
 //! each have their wait cut short three ways: orderly's own statement
 //! time limit, an operator's `pg_cancel_backend`, and the primary shut
@@ -40,7 +42,9 @@ async fn cut_short_commits_and_a_switchover(locale: &str, port: u16) {
     let cluster = Cluster::up_with(
         &format!("in-{locale}"),
         port,
-        &format!("lc_messages = '{lc_messages}'\n"),
+        // And WARNINGs kept from clients by default, as a role or a
+        // server may be set: orderly asks for them on its own sessions.
+        &format!("lc_messages = '{lc_messages}'\nclient_min_messages = error\n"),
     );
     assert_eq!(
         cluster.sql(Node::Primary, "SHOW lc_messages").await,
@@ -56,6 +60,12 @@ async fn cut_short_commits_and_a_switchover(locale: &str, port: u16) {
         ],
     )
     .await;
+    assert!(
+        app.log()
+            .iter()
+            .any(|line| line.contains("names the routine of its warnings")),
+        "start-up says how an unconfirmed commit is recognised on this server"
+    );
     let user_id = app.a_user().await;
     let order = |sku: String, key: Option<String>| {
         let (client, url) = (app.client.clone(), app.url("/api/v1/orders"));
