@@ -221,7 +221,7 @@ impl Idempotency {
                     return Err(AppError::KeyReused);
                 }
                 let Processing { tx, _in_flight } = processing;
-                tx.confirm_earlier_commits().await?;
+                tx.confirm_stored(key).await?;
                 Ok(NextAction::ReturnSavedResponse(row.response))
             }
             Some(_expired) => match processing.tx().forget_response(key).await {

@@ -40,12 +40,13 @@ pub trait WriteTx: Send {
     /// Rolls back now, releasing the transaction's locks before returning.
     async fn rollback(self: Box<Self>) -> StoreResult<()>;
 
-    /// Ends the transaction (writing nothing of its own) once every
-    /// commit made before it is as safe as an acknowledged one: what a
-    /// replay needs, since the response it replays may belong to a commit
-    /// that was never acknowledged (its synchronous standby did not
-    /// confirm it). Fails (503) where that cannot be confirmed now.
-    async fn confirm_earlier_commits(self: Box<Self>) -> StoreResult<()>;
+    /// Ends the transaction once the response stored under `key`, and
+    /// every commit made before it, is as safe as an acknowledged one:
+    /// what a replay needs, since the response it replays may belong to a
+    /// commit that was never acknowledged (its synchronous standby did not
+    /// confirm it). Changes no value. Fails (503) where that cannot be
+    /// confirmed now.
+    async fn confirm_stored(self: Box<Self>, key: &IdempotencyKey) -> StoreResult<()>;
 }
 
 /// An open transaction, whichever backend opened it: its writes through
@@ -65,8 +66,8 @@ impl Tx {
         self.0.rollback().await
     }
 
-    pub async fn confirm_earlier_commits(self) -> StoreResult<()> {
-        self.0.confirm_earlier_commits().await
+    pub async fn confirm_stored(self, key: &IdempotencyKey) -> StoreResult<()> {
+        self.0.confirm_stored(key).await
     }
 }
 

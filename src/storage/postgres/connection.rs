@@ -116,10 +116,9 @@ impl PgConn {
         };
         conn.answered_at.store(conn.now(), Ordering::Relaxed);
         let language = conn
-            .run(
-                target.limits.connect,
-                conn.client.simple_query(target.session_settings()),
-            )
+            .run(target.limits.connect, || {
+                conn.client.simple_query(target.session_settings())
+            })
             .await?;
         conn.watch.set_language(lc_messages(&language));
         Ok(conn)
@@ -170,11 +169,15 @@ impl PgConn {
     /// can overstay while the server is busy with those pipelined ahead of
     /// it, each within its own `statement_timeout`: that connection still
     /// works).
-    async fn run<T>(
-        &self,
-        limit: Duration,
-        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> StoreResult<T> {
+    ///
+    /// `work` makes the statement's future when called: a future passed in
+    /// made would stay in this one's state beside the copy it awaits,
+    /// doubling it at each level (rustc keeps a moved argument's space),
+    /// and every move of a statement's future is a copy of it.
+    async fn run<T, Fut>(&self, limit: Duration, work: impl FnOnce() -> Fut) -> StoreResult<T>
+    where
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
         if self.abandoned.load(Ordering::Relaxed) {
             return Err(StoreError::unavailable(
                 Unsettled::NotRun(NotRun::NoServer),
@@ -184,7 +187,7 @@ impl PgConn {
         let me = self.in_flight.enter();
         let cuts = self.watch.cuts();
         let answered = tokio::time::timeout(limit, async {
-            let e = match work.await {
+            let e = match work().await {
                 Ok(value) => return Ok(value),
                 Err(e) => e,
             };
@@ -255,11 +258,11 @@ impl PgConn {
         params: &[&dyn Param],
     ) -> StoreResult<Vec<Row>> {
         let prepared = self.prepares();
-        let work = async move {
+        let work = move || async move {
             let statement = self.statement(sql, params, prepared).await?;
             self.rows(sql, statement.as_ref(), params).await
         };
-        self.run(limit, self.unnamed_if_gone(work)).await
+        self.run(limit, || self.unnamed_if_gone(work)).await
     }
 
     /// Runs one statement that commits on its own and, right behind it,
@@ -271,17 +274,17 @@ impl PgConn {
         params: &[&dyn Param],
     ) -> StoreResult<(Vec<Row>, Option<LogPosition>)> {
         let prepared = self.prepares();
-        let work = async move {
+        let work = move || async move {
             let statement = self.statement(sql, params, prepared).await?;
             self.then_position(self.rows(sql, statement.as_ref(), params), prepared)
                 .await
         };
-        self.run(limit, self.unnamed_if_gone(work)).await
+        self.run(limit, || self.unnamed_if_gone(work)).await
     }
 
     /// Runs a statement without parameters or rows (`BEGIN`, `ROLLBACK`).
     pub async fn execute(&self, limit: Duration, sql: &str) -> StoreResult<()> {
-        self.run(limit, self.client.batch_execute(sql)).await
+        self.run(limit, || self.client.batch_execute(sql)).await
     }
 
     /// Begins a transaction, its time limits set for it alone.
@@ -299,10 +302,9 @@ impl PgConn {
             return self.execute(limit, "COMMIT").await.map(|()| None);
         }
         let ((), at) = self
-            .run(
-                limit,
-                self.then_position(self.client.batch_execute("COMMIT"), self.prepares()),
-            )
+            .run(limit, || {
+                self.then_position(self.client.batch_execute("COMMIT"), self.prepares())
+            })
             .await?;
         Ok(at)
     }

@@ -32,6 +32,21 @@ pub(super) async fn delete(on: &impl Statements, key: &IdempotencyKey) -> StoreR
     Ok(())
 }
 
+/// Writes the row stored under `key` again, unchanged, inside a
+/// transaction: its commit then writes to the log, and PostgreSQL
+/// acknowledges it only once the synchronous standby has it, and with it
+/// everything before, the stored response's own commit included. (A
+/// commit that wrote nothing, a transaction id alone included, does not
+/// wait.) A write to orderly's own table needs no privilege beyond those
+/// orderly has.
+pub(super) async fn rewrite(on: &impl Statements, key: &IdempotencyKey) -> StoreResult<()> {
+    let sql = "UPDATE orderly_idempotency_keys SET key = key
+               WHERE api_key_id = $1 AND scope = $2 AND key = $3";
+    on.query(sql, &[&key.owner, &key.scope.as_str(), &key.key])
+        .await?;
+    Ok(())
+}
+
 /// Stores `response` under `key`, inside a transaction.
 pub(super) async fn insert(
     on: &impl Statements,

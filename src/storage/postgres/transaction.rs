@@ -59,18 +59,6 @@ impl PgTx {
         Ok(at)
     }
 
-    /// Commits a write of its own that touches no table, a transactional
-    /// message in the log: PostgreSQL acknowledges that commit only once
-    /// the synchronous standby has it, and with it all the log written
-    /// before. (A commit that wrote no log, a transaction id alone
-    /// included, does not wait.) Fails like any commit (`outcome`) when
-    /// the standby does not confirm it.
-    pub async fn confirm_earlier_commits(self) -> StoreResult<()> {
-        let sql = "SELECT pg_logical_emit_message(true, 'orderly', 'confirm')::text";
-        self.query(sql, &[]).await?;
-        self.commit().await.map(drop)
-    }
-
     /// Rolls back now, releasing the transaction's locks.
     pub async fn rollback(mut self) -> StoreResult<()> {
         self.conn().execute(self.limit, "ROLLBACK").await?;

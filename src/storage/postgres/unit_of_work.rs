@@ -39,7 +39,8 @@ impl WriteTx for PgTx {
         PgTx::rollback(*self).await
     }
 
-    async fn confirm_earlier_commits(self: Box<Self>) -> StoreResult<()> {
-        PgTx::confirm_earlier_commits(*self).await
+    async fn confirm_stored(self: Box<Self>, key: &IdempotencyKey) -> StoreResult<()> {
+        idempotency_keys::rewrite(&*self, key).await?;
+        self.commit().await.map(drop)
     }
 }

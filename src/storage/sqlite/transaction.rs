@@ -50,7 +50,7 @@ impl WriteTx for SqliteTx {
 
     /// One file, no standby: a commit that returned is as safe as SQLite
     /// makes any (its synchronous setting decides).
-    async fn confirm_earlier_commits(self: Box<Self>) -> StoreResult<()> {
+    async fn confirm_stored(self: Box<Self>, _: &IdempotencyKey) -> StoreResult<()> {
         self.0.rollback().await.map_err(db_error)
     }
 }

@@ -88,11 +88,14 @@ impl PgConn {
     /// gone), and the retry policy sends it again at once (`retry`);
     /// inside a transaction, which the error aborted, the unit of work is
     /// made again from its claim.
-    pub(super) async fn unnamed_if_gone<T>(
+    pub(super) async fn unnamed_if_gone<T, F>(
         &self,
-        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, tokio_postgres::Error> {
-        let result = work.await;
+        work: impl FnOnce() -> F,
+    ) -> Result<T, tokio_postgres::Error>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let result = work().await;
         if let Err(e) = &result {
             if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) {
                 if self.prepares.swap(false, Ordering::Relaxed) {
