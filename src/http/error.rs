@@ -239,12 +239,8 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(e) = cause {
-        let said = e.to_string();
-        // A transparent wrapper repeats its inner error's words.
-        if !line.ends_with(&said) {
-            line.push_str(": ");
-            line.push_str(&said);
-        }
+        line.push_str(": ");
+        line.push_str(&e.to_string());
         cause = e.source();
     }
     line

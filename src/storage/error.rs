@@ -152,6 +152,7 @@ impl Unavailable {
     }
 
     /// An outcome with nothing more to say than its own words.
+    #[cfg(test)]
     pub fn bare(outcome: Unsettled) -> Self {
         Self {
             outcome,

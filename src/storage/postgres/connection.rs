@@ -19,7 +19,7 @@ use tokio_postgres::{Client, Row, SimpleQueryMessage, Statement};
 use super::connect::Target;
 use super::driver::{drive, Watch};
 use super::errors::failed;
-use super::outcome::{decide, Answer, Code, Language, Outcome, Said};
+use super::outcome::{decide, Answer, Code, Outcome, Said};
 use super::param::Param;
 
 mod in_flight;
@@ -120,7 +120,7 @@ impl PgConn {
                 conn.client.simple_query(target.session_settings())
             })
             .await?;
-        conn.watch.set_language(lc_messages(&language));
+        conn.watch.set_lc_messages(lc_messages(&language));
         Ok(conn)
     }
 
@@ -132,10 +132,6 @@ impl PgConn {
     /// A statement is in flight on it.
     pub fn is_busy(&self) -> bool {
         self.in_flight.any()
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// The client itself, for work that needs all of it (migrations).
@@ -343,14 +339,14 @@ impl PgConn {
     }
 }
 
-/// The language of the server's messages, from the row that the session
-/// settings end with (`SELECT current_setting('lc_messages')`).
-fn lc_messages(answer: &[SimpleQueryMessage]) -> Language {
+/// The server's `lc_messages`, from the row that the session settings end
+/// with (`SELECT current_setting('lc_messages')`); empty if none came.
+fn lc_messages(answer: &[SimpleQueryMessage]) -> &str {
     let value = answer.iter().find_map(|m| match m {
         SimpleQueryMessage::Row(row) => row.get(0),
         _ => None,
     });
-    Language::of_lc_messages(value.unwrap_or_default())
+    value.unwrap_or_default()
 }
 
 /// Why a statement the server answered is refused anyway: its commit's

@@ -14,7 +14,7 @@
 //!   the first decision independent of `lc_messages`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::{AsyncMessage, Connection, Socket};
@@ -32,9 +32,9 @@ pub struct Watch {
     terminated: AtomicU64,
     /// The server said this connection's backend was stopping.
     server_stopping: AtomicBool,
-    /// The server's `lc_messages` is English (read at connect; until then,
-    /// and if it cannot be read, not).
-    english: AtomicBool,
+    /// The server's `lc_messages`, read at connect (until then, and if it
+    /// cannot be read, not known: not English).
+    lc_messages: OnceLock<Box<str>>,
     /// Whether the server's notices name their routine: 0 not seen yet,
     /// 1 they do, 2 they do not.
     names_routines: AtomicU8,
@@ -78,16 +78,18 @@ impl Watch {
         self.server_stopping.store(true, Ordering::Release);
     }
 
-    pub fn set_language(&self, language: Language) {
-        self.english
-            .store(language == Language::English, Ordering::Release);
+    /// Notes the server's `lc_messages`, as read at connect.
+    pub fn set_lc_messages(&self, value: &str) {
+        let _ = self.lc_messages.set(value.into());
+    }
+
+    /// The server's `lc_messages`; empty if not known.
+    pub fn lc_messages(&self) -> &str {
+        self.lc_messages.get().map_or("", |v| v)
     }
 
     fn language(&self) -> Language {
-        match self.english.load(Ordering::Acquire) {
-            true => Language::English,
-            false => Language::Other,
-        }
+        Language::of_lc_messages(self.lc_messages())
     }
 
     /// Whether the server's notices name their routine; `None` before the

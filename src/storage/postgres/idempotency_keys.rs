@@ -77,27 +77,6 @@ impl IdempotencyStore for PgStore {
     /// Not tried again here: a claim is the start of a unit of work, which
     /// the application layer makes again as a whole (`storage::retry`).
     async fn claim(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
-        self.claim_on_a_connection_of_its_own(key).await
-    }
-
-    async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
-        // On a pooled connection of its own, not a shared one: a batch that
-        // waits on a row lock must not hold up the requests queued behind it.
-        let conn = pool::get(&self.pool).await?;
-        let sql = "WITH deleted AS (
-                       DELETE FROM orderly_idempotency_keys WHERE ctid IN (
-                           SELECT ctid FROM orderly_idempotency_keys WHERE created_at < $1 LIMIT $2)
-                       RETURNING 1)
-                   SELECT count(*) FROM deleted";
-        let deleted = conn
-            .query(self.limits.statement, sql, &[&cutoff, &i64::from(batch)])
-            .await?;
-        Ok(deleted.first().map_or(0, |row| row.get::<_, i64>(0)) as u64)
-    }
-}
-
-impl PgStore {
-    async fn claim_on_a_connection_of_its_own(&self, key: &IdempotencyKey) -> StoreResult<Claim> {
         let conn = pool::get(&self.pool).await?;
         let tx = PgTx::begin(conn, self.limits.statement, self.notes_positions()).await?;
         let scope = key.scope.as_str();
@@ -119,5 +98,20 @@ impl PgStore {
             tx: Tx::new(tx),
             stored,
         })
+    }
+
+    async fn delete_stored_before(&self, cutoff: DateTime<Utc>, batch: u32) -> StoreResult<u64> {
+        // On a pooled connection of its own, not a shared one: a batch that
+        // waits on a row lock must not hold up the requests queued behind it.
+        let conn = pool::get(&self.pool).await?;
+        let sql = "WITH deleted AS (
+                       DELETE FROM orderly_idempotency_keys WHERE ctid IN (
+                           SELECT ctid FROM orderly_idempotency_keys WHERE created_at < $1 LIMIT $2)
+                       RETURNING 1)
+                   SELECT count(*) FROM deleted";
+        let deleted = conn
+            .query(self.limits.statement, sql, &[&cutoff, &i64::from(batch)])
+            .await?;
+        Ok(deleted.first().map_or(0, |row| row.get::<_, i64>(0)) as u64)
     }
 }

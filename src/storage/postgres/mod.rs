@@ -191,13 +191,7 @@ async fn warn_unless_synchronous(client: &tokio_postgres::Client) {
 /// no warning reaches orderly. Probed with a `ROLLBACK` outside a
 /// transaction, whose warning (25P01) every server sends.
 async fn say_how_unconfirmed_commits_are_told(conn: &pool::Pooled, limit: Duration) {
-    let lc_messages = conn
-        .client()
-        .query_typed("SELECT current_setting('lc_messages')", &[])
-        .await
-        .ok()
-        .and_then(|rows| rows.first().map(|row| row.get::<_, String>(0)))
-        .unwrap_or_default();
+    let lc_messages = conn.watch().lc_messages();
     // Its outcome does not matter: what the driver noted of its warning does.
     let _ = conn.execute(limit, "ROLLBACK").await;
     match conn.watch().names_routines() {
@@ -209,7 +203,7 @@ async fn say_how_unconfirmed_commits_are_told(conn: &pool::Pooled, limit: Durati
             %lc_messages,
             "PostgreSQL names the routine of its warnings: a commit its synchronous standby did not confirm is recognised whatever the server's language"
         ),
-        _ if outcome::Language::of_lc_messages(&lc_messages) == outcome::Language::English => {
+        _ if outcome::Language::of_lc_messages(lc_messages) == outcome::Language::English => {
             tracing::warn!(
                 %lc_messages,
                 "PostgreSQL does not name the routine of its warnings: a commit its synchronous standby did not confirm is recognised by the English words of its warning"

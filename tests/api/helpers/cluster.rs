@@ -176,6 +176,20 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// Waits (5 s at most) until `count` commits wait on the primary for
+    /// the synchronous standby (`wait_event = 'SyncRep'`).
+    pub async fn until_waiting_for_the_standby(&self, count: u32) {
+        let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.sql(Node::Primary, waiting).await != count.to_string() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not {count} commit(s) waiting for the standby"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Pauses replay on both standbys, and waits until it has stopped
     /// (`cluster.sh pause`).
     pub fn pause_replay(&self) {

@@ -94,7 +94,7 @@ async fn cut_short_commits_and_a_switchover(locale: &str, port: u16) {
     // An operator cancels each wait.
     for (sku, key) in cases("CANCEL") {
         let answer = tokio::spawn(order(sku.clone(), key));
-        until_waiting_for_the_standby(&cluster, 1).await;
+        cluster.until_waiting_for_the_standby(1).await;
         cluster
             .sql(
                 Node::Primary,
@@ -111,7 +111,7 @@ async fn cut_short_commits_and_a_switchover(locale: &str, port: u16) {
         .into_iter()
         .map(|(sku, key)| (sku.clone(), tokio::spawn(order(sku, key))))
         .collect();
-    until_waiting_for_the_standby(&cluster, 2).await;
+    cluster.until_waiting_for_the_standby(2).await;
     cluster.stop(Node::Primary);
     cluster.start(Node::Primary);
     for (sku, answer) in both {
@@ -299,20 +299,6 @@ async fn kept_per_sku(cluster: &Cluster, node: Node, sql: &str) -> BTreeMap<Stri
         .collect()
 }
 
-const WAITING: &str = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
-
-/// Waits (5 s at most) until `count` commits wait for the standby.
-async fn until_waiting_for_the_standby(cluster: &Cluster, count: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while cluster.sql(Node::Primary, WAITING).await != count.to_string() {
-        assert!(
-            Instant::now() < deadline,
-            "not {count} commit(s) waiting for the standby"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Ends the waits of commits whose clients are gone, so that the next
 /// case counts only its own.
 async fn terminate_waiting(cluster: &Cluster) {
@@ -322,5 +308,5 @@ async fn terminate_waiting(cluster: &Cluster) {
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
         )
         .await;
-    until_waiting_for_the_standby(cluster, 0).await;
+    cluster.until_waiting_for_the_standby(0).await;
 }

@@ -17,9 +17,6 @@ use serde_json::json;
 use crate::helpers::cluster::{Cluster, Node};
 use crate::helpers::process::OrderlyProcess;
 
-const WAITING_FOR_STANDBY: &str =
-    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
-
 /// orderly on `cluster`'s primary, whose statements may wait 20 s: the
 /// commits here wait for the standby until the test ends their wait.
 async fn orderly_on_the_primary_of(cluster: &Cluster) -> OrderlyProcess {
@@ -95,7 +92,7 @@ async fn of_two_commits_waiting_for_the_standby_only_the_cancelled_one_is_refuse
     cluster.crash(Node::Standby1);
     let mut first = tokio::spawn(order("first-of-two"));
     let mut second = tokio::spawn(order("second-of-two"));
-    until_waiting_for_the_standby(&cluster, 2).await;
+    cluster.until_waiting_for_the_standby(2).await;
     cluster
         .sql(
             Node::Primary,
@@ -117,7 +114,7 @@ async fn of_two_commits_waiting_for_the_standby_only_the_cancelled_one_is_refuse
         "the commit whose wait was cancelled"
     );
     assert!(cancelled.headers().contains_key("retry-after"));
-    until_waiting_for_the_standby(&cluster, 1).await;
+    cluster.until_waiting_for_the_standby(1).await;
     assert!(!waiting.is_finished(), "the other commit still waits");
 
     // The standby comes back and confirms the other commit: 201.
@@ -138,19 +135,6 @@ async fn of_two_commits_waiting_for_the_standby_only_the_cancelled_one_is_refuse
     assert_eq!(kept, "2", "both orders are on the primary");
 }
 
-/// Waits (5 s at most) until `count` commits wait for the synchronous
-/// standby on the primary.
-async fn until_waiting_for_the_standby(cluster: &Cluster, count: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while cluster.sql(Node::Primary, WAITING_FOR_STANDBY).await != count.to_string() {
-        assert!(
-            Instant::now() < deadline,
-            "not {count} commit(s) waiting for the standby"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Sends `request`, waits until its commit waits for the (dead)
 /// synchronous standby, cancels that wait from outside as an operator
 /// would, and returns the answer's status (503s must carry `Retry-After`)
@@ -161,7 +145,7 @@ async fn cancelled_while_waiting_for_the_standby(
 ) -> (u16, Duration) {
     let sent = Instant::now();
     let answer = tokio::spawn(request);
-    until_waiting_for_the_standby(cluster, 1).await;
+    cluster.until_waiting_for_the_standby(1).await;
     let waited = sent.elapsed();
     cluster
         .sql(
