@@ -5,9 +5,12 @@
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::config::{CommonSettings, KeysCommand};
+use std::path::Path;
+
+use crate::config::{CommonSettings, DatabaseTarget, KeysCommand};
 use crate::domain::ApiKey;
 use crate::startup::open_app;
+use crate::storage;
 
 pub async fn keys(settings: &CommonSettings, action: &KeysCommand) -> anyhow::Result<()> {
     let app = open_app(settings).await?;
@@ -53,6 +56,34 @@ pub async fn keys(settings: &CommonSettings, action: &KeysCommand) -> anyhow::Re
             );
         }
     }
+    Ok(())
+}
+
+/// `orderly backup PATH`: a consistent copy of the live SQLite database.
+pub async fn backup(settings: &CommonSettings, to: &Path) -> anyhow::Result<()> {
+    let source = match settings.database.target()? {
+        DatabaseTarget::Sqlite(path) => path,
+        DatabaseTarget::Postgres(_) => anyhow::bail!(
+            "orderly backup copies the embedded SQLite database; back up PostgreSQL with its own \
+             tools (pg_dump, pg_basebackup, or your provider's snapshots)"
+        ),
+    };
+    let to = to.to_owned();
+    let report = tokio::task::spawn_blocking(move || {
+        storage::sqlite::backup(&source, &to).map(|report| (report, source, to))
+    })
+    .await
+    .context("the backup stopped")?;
+    let (report, source, to) = report?;
+    eprintln!(
+        "backed up {} to {} in {} ms: {} bytes, {} users, {} orders",
+        source.display(),
+        to.display(),
+        report.took.as_millis(),
+        report.bytes,
+        report.users,
+        report.orders
+    );
     Ok(())
 }
 

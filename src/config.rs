@@ -19,7 +19,9 @@ use crate::domain::{KeyName, Role};
 mod database;
 mod http;
 
-pub use database::{DatabaseSettings, DatabaseTarget, PostgresSettings, ReplicaSettings};
+pub use database::{
+    DatabaseSettings, DatabaseTarget, PostgresSettings, ReplicaSettings, SqliteSynchronous,
+};
 pub use http::{BindAddress, HttpSettings};
 
 #[derive(Debug, Parser)]
@@ -45,6 +47,18 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Write a consistent copy of the live SQLite database to PATH while
+    /// the service keeps serving (restore: stop orderly, copy the backup
+    /// over the database file, start it).
+    Backup(BackupArgs),
+}
+
+/// Where `orderly backup` writes.
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+pub struct BackupArgs {
+    /// The backup file to create; it must not exist yet.
+    #[arg(value_name = "PATH")]
+    pub path: std::path::PathBuf,
 }
 
 /// What the command line asks for, with the settings it needs.
@@ -53,6 +67,7 @@ pub enum Task {
     Serve(Box<Settings>),
     Migrate(CommonSettings, MigrateArgs),
     Keys(CommonSettings, KeysCommand),
+    Backup(CommonSettings, BackupArgs),
 }
 
 impl Cli {
@@ -62,6 +77,7 @@ impl Cli {
             Some(Command::Serve(serve)) => Task::Serve(Box::new(Settings::of(self.common, serve))),
             Some(Command::Migrate(how)) => Task::Migrate(self.common, how),
             Some(Command::Keys { action }) => Task::Keys(self.common, action),
+            Some(Command::Backup(to)) => Task::Backup(self.common, to),
         }
     }
 

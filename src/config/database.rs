@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::{millis, positive_millis};
 
@@ -35,6 +35,39 @@ pub struct DatabaseSettings {
     #[arg(long = "pool-timeout-ms", env = "ORDERLY_POOL_TIMEOUT_MS", default_value = "5000",
           value_name = "MS", value_parser = millis, global = true)]
     pub pool_timeout: Duration,
+
+    /// What a 2xx on SQLite promises: `full` answers a write only once it
+    /// is flushed to disk (one flush per batch of concurrent commits), so
+    /// it survives a power cut; `normal` flushes only at checkpoints, so
+    /// the last acknowledged writes may be lost to a power cut or an OS
+    /// crash (never to a crash of orderly itself).
+    #[arg(long = "sqlite-synchronous", env = "ORDERLY_SQLITE_SYNCHRONOUS", value_enum,
+          default_value_t = SqliteSynchronous::Full, value_name = "full|normal", global = true,
+          help_heading = "SQLite")]
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// What an answered write on SQLite promises about the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronous {
+    /// Each commit batch's log is flushed to disk (fsync) before any of its
+    /// requests is answered: an acknowledged write survives a power cut or
+    /// an operating-system crash.
+    Full,
+    /// No flush at commit, only at checkpoints: an acknowledged write
+    /// survives orderly's own crash, but the last ones may be lost to a
+    /// power cut or an operating-system crash. Less I/O.
+    Normal,
+}
+
+impl SqliteSynchronous {
+    /// The value of SQLite's `PRAGMA synchronous`.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
 }
 
 impl DatabaseSettings {

@@ -4,6 +4,8 @@
 //! two map here; foreign-key failures are attributed by the statement that
 //! caused them, inside its own transaction (see `users.rs`, `orders.rs`).
 
+use rusqlite::ErrorCode;
+
 use crate::storage::{Constraint, NotRun, StoreError, Unsettled};
 
 /// Unique constraints on plain columns, which SQLite's messages name by
@@ -19,38 +21,40 @@ const COLUMN_CONSTRAINTS: &[(&str, &str)] = &[
     ("orderly_api_keys.digest", "orderly_api_keys_digest_unique"),
 ];
 
-/// The SQLite result codes that mean "another connection holds the lock":
-/// SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
-const BUSY_CODES: [&str; 5] = ["5", "6", "261", "262", "517"];
-
-pub(super) fn db_error(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) => {
-            if let Some(constraint) = constraint_named(db.message()).and_then(Constraint::from_name)
-            {
-                return StoreError::Violates(constraint);
-            }
-            if db
-                .code()
-                .is_some_and(|code| BUSY_CODES.contains(&code.as_ref()))
-            {
-                // SQLite answers BUSY before it changes anything.
-                return StoreError::unavailable(Unsettled::NotRun(NotRun::Refused), e);
-            }
-            StoreError::other("SQLite query failed", e)
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        let rusqlite::Error::SqliteFailure(failure, message) = &e else {
+            return StoreError::other("SQLite query failed", e);
+        };
+        if let Some(constraint) = message
+            .as_deref()
+            .and_then(constraint_named)
+            .and_then(Constraint::from_name)
+        {
+            return StoreError::Violates(constraint);
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            StoreError::unavailable(Unsettled::NotRun(NotRun::Refused), e)
+        match failure.code {
+            // Another process holds the lock: SQLite answers before it
+            // changes anything.
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                StoreError::unavailable(Unsettled::NotRun(NotRun::Refused), e)
+            }
+            // The transaction is rolled back: nothing of it stays.
+            ErrorCode::DiskFull | ErrorCode::OutOfMemory | ErrorCode::OperationAborted => {
+                StoreError::unavailable(Unsettled::NotRun(NotRun::Refused), e)
+            }
+            // A write or a flush failed: whether the commit reached the
+            // disk cannot be told.
+            ErrorCode::SystemIoFailure => StoreError::unavailable(Unsettled::MayHaveRun, e),
+            _ => StoreError::other("SQLite query failed", e),
         }
-        sqlx::Error::Io(_) => StoreError::unavailable(Unsettled::MayHaveRun, e),
-        _ => StoreError::other("SQLite query failed", e),
     }
 }
 
 /// Whether `e` is SQLite's nameless "FOREIGN KEY constraint failed".
-pub(super) fn is_foreign_key_failure(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db)
-        if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+pub(super) fn is_foreign_key_failure(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(failure, _)
+        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
 /// The name of the constraint a SQLite error message reports, if any.

@@ -1,141 +1,68 @@
-//! The SQLite backend (the embedded default), on sqlx.
+//! The SQLite backend (the embedded default), on rusqlite.
 //!
-//! SQLite lets one writer in at a time. Writes go through a pool of exactly
-//! one connection, so within the process they queue instead of failing with
-//! `database is locked`; WAL mode lets readers run beside it, and a busy
-//! timeout makes writers from other processes (a test's own pool, say) wait
-//! their turn. Foreign keys are switched on for every connection.
-//! Timestamps are integer microseconds since the Unix epoch.
+//! SQLite lets one writer in at a time, and readers beside it in WAL mode.
+//! So writes go to one thread that owns the only writing connection and
+//! commits them in batches, each write in a savepoint of its own, flushed
+//! once per batch (`writer.rs`); reads run on the caller's thread on
+//! read-only connections (`readers.rs`). A busy timeout makes the writer
+//! wait its turn behind writers of other processes (another instance,
+//! `orderly keys`, a test's own pool). Foreign keys are on for every
+//! connection. Timestamps are integer microseconds since the Unix epoch.
 //! Each resource's trait is implemented in its own file.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::Sqlite;
 
-use super::health::Counted;
 use super::{
     ConnectionStats, Health, NotRun, StoreError, StoreResult, Unsettled, READY_PROBE_LIMIT,
 };
 use crate::config::DatabaseSettings;
 
 mod api_keys;
+mod backup;
+mod connection;
 mod errors;
 mod idempotency_keys;
 mod migrations;
 mod orders;
+mod readers;
 mod transaction;
 mod users;
+mod writer;
 
-use errors::db_error;
-pub use migrations::{migrate, MIGRATIONS};
-use transaction::SqliteTx;
+pub use backup::{backup, BackupReport};
+pub use migrations::{migrate_file, MIGRATIONS};
+pub use writer::BATCH_SIZE_METRIC;
 
-/// Most reader connections. Reads are CPU-bound and short, so a few
-/// readers keep every core busy, and each connection holds its own page
-/// cache (about 2 MiB): sixteen of them cost 20 MiB of memory for no speed.
+use readers::Readers;
+use writer::Writer;
+
+/// Reader connections kept open. A connection is held only while a
+/// statement runs on a thread, so a few cover every core; each holds its
+/// own page cache (1 MiB).
 const MAX_READERS: u32 = 4;
 
-/// How long a writer waits for another process's write lock before 503.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 pub struct SqliteStore {
-    reader: Pool,
-    writer: Pool,
-}
-
-/// A pool that also counts the requests waiting for its connections,
-/// which sqlx does not tell.
-struct Pool {
-    name: &'static str,
-    pool: SqlitePool,
-    waiting: AtomicUsize,
-}
-
-impl Pool {
-    fn new(name: &'static str, pool: SqlitePool) -> Self {
-        Self {
-            name,
-            pool,
-            waiting: AtomicUsize::new(0),
-        }
-    }
-
-    /// A connection of this pool, waiting at most the pool timeout.
-    async fn acquire(&self) -> StoreResult<PoolConnection<Sqlite>> {
-        let _waiting = Counted::enter(&self.waiting);
-        self.pool.acquire().await.map_err(db_error)
-    }
-
-    fn stats(&self) -> ConnectionStats {
-        let open = self.pool.size() as usize;
-        let idle = self.pool.num_idle().min(open);
-        ConnectionStats {
-            pool: self.name,
-            max: self.pool.options().get_max_connections() as usize,
-            in_use: open - idle,
-            idle,
-            waiting: self.waiting.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// Connection options every orderly connection to `path` uses; the tests'
-/// own pool uses them too, so it sees the same rules.
-pub fn connect_options(path: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // In WAL mode NORMAL loses no committed transaction when the process
-        // crashes; only a power cut can take the last few.
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true)
-        // 1 MiB of page cache per connection instead of 2: the operating
-        // system caches the file as well, and five connections' caches were
-        // a good part of the service's memory.
-        .pragma("cache_size", "-1024")
+    readers: Readers,
+    writer: Writer,
 }
 
 impl SqliteStore {
+    /// Opens (or creates) the database at `path`, applies pending
+    /// migrations, and starts the writer thread.
     pub async fn open(path: &Path, database: &DatabaseSettings) -> anyhow::Result<Self> {
-        let options = connect_options(path);
         let cannot_open = || format!("could not open the SQLite database {}", path.display());
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(database.pool_timeout)
-            .connect_with(options.clone())
-            .await
+        let mut conn =
+            connection::writer(path, database.sqlite_synchronous).with_context(cannot_open)?;
+        migrations::migrate(&mut conn, MIGRATIONS).await?;
+        let readers = Readers::open(path, database.pool_size.min(MAX_READERS) as usize)
             .with_context(cannot_open)?;
-        migrate(&writer, MIGRATIONS).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(database.pool_size.min(MAX_READERS))
-            .acquire_timeout(database.pool_timeout)
-            .connect_with(options.read_only(true))
-            .await
-            .with_context(cannot_open)?;
-        Ok(Self {
-            reader: Pool::new("sqlite_readers", reader),
-            writer: Pool::new("sqlite_writer", writer),
-        })
-    }
-
-    /// A write transaction that takes the write lock up front, so it never
-    /// has to upgrade (and fail) halfway.
-    async fn begin_write(&self) -> StoreResult<SqliteTx> {
-        // Waiting for the writer connection and for the write lock alike.
-        let _waiting = Counted::enter(&self.writer.waiting);
-        let tx = self.writer.pool.begin_with("BEGIN IMMEDIATE").await;
-        tx.map(SqliteTx).map_err(db_error)
+        let writer = Writer::start(conn, database.pool_timeout)
+            .context("could not start the SQLite writer thread")?;
+        Ok(Self { readers, writer })
     }
 }
 
@@ -149,25 +76,24 @@ fn from_micros(us: i64) -> DateTime<Utc> {
 
 #[async_trait]
 impl Health for SqliteStore {
+    /// A reader answers, and the writer takes its turn within the probe's
+    /// limit (an empty write: no flush).
     async fn ping(&self) -> StoreResult<()> {
-        let probe = async {
-            sqlx::query("SELECT 1")
-                .execute(&mut *self.reader.acquire().await?)
-                .await
-                .map_err(db_error)
-        };
-        tokio::time::timeout(READY_PROBE_LIMIT, probe)
+        self.readers.read(|conn| {
+            conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
+            Ok(())
+        })?;
+        tokio::time::timeout(READY_PROBE_LIMIT, self.writer.write(|_| Ok(())))
             .await
             .map_err(|_| {
                 StoreError::unavailable(
                     Unsettled::NotRun(NotRun::Refused),
-                    "no reader connection in time",
+                    "the SQLite writer did not take a turn in time",
                 )
             })?
-            .map(drop)
     }
 
     fn connections(&self) -> Vec<ConnectionStats> {
-        vec![self.reader.stats(), self.writer.stats()]
+        vec![self.readers.stats(), self.writer.stats()]
     }
 }

@@ -1,13 +1,12 @@
-//! Orders on SQLite. An order and its items are written in one `BEGIN
-//! IMMEDIATE` transaction, and read back in one statement (the items as a
-//! JSON array), so a page of orders costs one query whatever its size.
+//! Orders on SQLite. An order and its items are written in one savepoint
+//! on the writer, and read back in one statement (the items as a JSON
+//! array), so a page of orders costs one query whatever its size.
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::errors::{db_error, is_foreign_key_failure};
+use super::errors::is_foreign_key_failure;
 use super::users::user_exists;
 use super::{from_micros, micros, SqliteStore};
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
@@ -15,8 +14,7 @@ use crate::storage::{
     Constraint, OrderFilter, OrderStore, ReadFrom, StoreError, StoreResult, Written,
 };
 
-/// The order-with-items query, followed by `$tail` (a `'static` string, as
-/// sqlx wants for its statement cache).
+/// The order-with-items query, followed by `$tail`.
 macro_rules! select_orders {
     ($tail:literal) => {
         concat!(
@@ -30,17 +28,22 @@ macro_rules! select_orders {
     };
 }
 
-fn from_row(row: &SqliteRow) -> StoreResult<Order> {
-    let items: Vec<(String, i64, i64)> = serde_json::from_str(row.get::<&str, _>(7))
-        .map_err(|e| StoreError::other("reading order items", e))?;
-    Ok(Order {
-        id: row.get(0),
-        user_id: row.get(1),
-        status: OrderStatus::stored(row.get(2)),
-        currency: row.get(3),
-        total: row.get(4),
-        created_at: from_micros(row.get(5)),
-        updated_at: from_micros(row.get(6)),
+const ORDER_BY_ID: &str = select_orders!("WHERE o.id = ?");
+
+/// A row of `select_orders!`; its items are checked as they are read.
+fn from_row(row: &Row) -> rusqlite::Result<StoreResult<Order>> {
+    let items = match serde_json::from_str::<Vec<(String, i64, i64)>>(row.get_ref(7)?.as_str()?) {
+        Ok(items) => items,
+        Err(e) => return Ok(Err(StoreError::other("reading order items", e))),
+    };
+    Ok(Ok(Order {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        status: OrderStatus::stored(row.get(2)?),
+        currency: row.get(3)?,
+        total: row.get(4)?,
+        created_at: from_micros(row.get(5)?),
+        updated_at: from_micros(row.get(6)?),
         items: items
             .into_iter()
             .map(|(sku, quantity, unit_price)| StoredItem {
@@ -49,73 +52,112 @@ fn from_row(row: &SqliteRow) -> StoreResult<Order> {
                 unit_price,
             })
             .collect(),
+    }))
+}
+
+fn get(conn: &Connection, id: i64) -> StoreResult<Option<Order>> {
+    let mut select = conn.prepare_cached(ORDER_BY_ID)?;
+    select.query_row([id], from_row).optional()?.transpose()
+}
+
+/// Writes the order and its items, and reads it back, on the writer.
+pub(super) fn insert(conn: &Connection, new: &NewOrder) -> StoreResult<Order> {
+    let now = micros(Utc::now());
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO orders (user_id, total, currency, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )?
+        .query_row(
+            params![
+                new.user_id(),
+                new.total(),
+                new.currency().as_str(),
+                now,
+                now
+            ],
+            |row| row.get::<_, i64>(0),
+        );
+    let order_id = match inserted {
+        Ok(id) => id,
+        // SQLite does not say which foreign key failed: a user missing
+        // here says it was ours.
+        Err(e) if is_foreign_key_failure(&e) => {
+            return Err(match user_exists(conn, new.user_id())? {
+                false => StoreError::Violates(Constraint::OrderUser),
+                true => e.into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut insert_item = conn.prepare_cached(
+        "INSERT INTO order_items (order_id, line, sku, quantity, unit_price)
+         VALUES (?, ?, ?, ?, ?)",
+    )?;
+    for (line, item) in new.items().iter().enumerate() {
+        insert_item.execute(params![
+            order_id,
+            line as i64,
+            item.sku.as_str(),
+            item.quantity.get(),
+            item.unit_price.get()
+        ])?;
+    }
+    get(conn, order_id)?.ok_or_else(|| {
+        StoreError::other(
+            "reading back an order just written",
+            rusqlite::Error::QueryReturnedNoRows,
+        )
     })
 }
 
-/// Writes the order and its items inside the caller's write transaction.
-pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewOrder) -> StoreResult<Order> {
-    let now = micros(Utc::now());
-    let inserted = sqlx::query_scalar(
-        "INSERT INTO orders (user_id, total, currency, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(new.user_id())
-    .bind(new.total())
-    .bind(new.currency().as_str())
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await;
-    let order_id: i64 = match inserted {
-        Ok(id) => id,
-        // SQLite does not say which foreign key failed: a user missing in
-        // this transaction says it was ours.
-        Err(e) if is_foreign_key_failure(&e) => {
-            return Err(match user_exists(&mut *conn, new.user_id()).await? {
-                false => StoreError::Violates(Constraint::OrderUser),
-                true => db_error(e),
-            });
-        }
-        Err(e) => return Err(db_error(e)),
-    };
-    for (line, item) in new.items().iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO order_items (order_id, line, sku, quantity, unit_price)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(order_id)
-        .bind(line as i64)
-        .bind(item.sku.as_str())
-        .bind(item.quantity.get())
-        .bind(item.unit_price.get())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+/// Moves the status if the row is still at `seen`; the order as it then
+/// is, read on the writer inside the same savepoint.
+fn set_status_if_unchanged(
+    conn: &Connection,
+    id: i64,
+    seen: Version,
+    to: &OrderStatus,
+) -> StoreResult<Option<Order>> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE orders SET status = ?3, updated_at = max(?4, updated_at + 1)
+             WHERE id = ?1 AND updated_at = ?2",
+        )?
+        .execute(params![id, seen.0, to.as_str(), micros(Utc::now())])?;
+    match changed {
+        0 => Ok(None),
+        _ => get(conn, id),
     }
-    let row = sqlx::query(select_orders!("WHERE o.id = ?"))
-        .bind(order_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    from_row(&row)
+}
+
+fn list(conn: &Connection, page: &PageRequest, filter: &OrderFilter) -> StoreResult<Vec<Order>> {
+    let mut select = conn.prepare_cached(select_orders!(
+        "WHERE o.id > ?1 AND (?3 IS NULL OR o.user_id = ?3) AND (?4 IS NULL OR o.status = ?4)
+         ORDER BY o.id LIMIT ?2"
+    ))?;
+    let rows = select.query_map(
+        params![
+            page.after_id(),
+            page.fetch_len(),
+            filter.user_id,
+            filter.status.as_ref().map(OrderStatus::as_str)
+        ],
+        from_row,
+    )?;
+    rows.map(|row| row?).collect()
 }
 
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn create(&self, new: &NewOrder) -> StoreResult<Written<Order>> {
-        let mut tx = self.begin_write().await?;
-        let order = insert(&mut tx.0, new).await?;
-        tx.commit_here().await?;
+        let new = new.clone();
+        let order = self.writer.write(move |conn| insert(conn, &new)).await?;
         Ok(Written::unplaced(order))
     }
 
     async fn get(&self, _: ReadFrom, id: i64) -> StoreResult<Option<Order>> {
-        let row = sqlx::query(select_orders!("WHERE o.id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *self.reader.acquire().await?)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(from_row).transpose()
+        self.readers.read(|conn| get(conn, id))
     }
 
     async fn set_status_if_unchanged(
@@ -124,22 +166,11 @@ impl OrderStore for SqliteStore {
         seen: Version,
         to: &OrderStatus,
     ) -> StoreResult<Written<Option<Order>>> {
-        let changed = sqlx::query(
-            "UPDATE orders SET status = ?3, updated_at = max(?4, updated_at + 1)
-             WHERE id = ?1 AND updated_at = ?2",
-        )
-        .bind(id)
-        .bind(seen.0)
-        .bind(to.as_str())
-        .bind(micros(Utc::now()))
-        .execute(&mut *self.writer.acquire().await?)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-        let moved = match changed {
-            0 => None,
-            _ => self.get(ReadFrom::Primary, id).await?,
-        };
+        let to = to.clone();
+        let moved = self
+            .writer
+            .write(move |conn| set_status_if_unchanged(conn, id, seen, &to))
+            .await?;
         Ok(Written::unplaced(moved))
     }
 
@@ -149,17 +180,6 @@ impl OrderStore for SqliteStore {
         page: &PageRequest,
         filter: &OrderFilter,
     ) -> StoreResult<Vec<Order>> {
-        let rows = sqlx::query(select_orders!(
-            "WHERE o.id > ?1 AND (?3 IS NULL OR o.user_id = ?3) AND (?4 IS NULL OR o.status = ?4)
-             ORDER BY o.id LIMIT ?2"
-        ))
-        .bind(page.after_id())
-        .bind(page.fetch_len())
-        .bind(filter.user_id)
-        .bind(filter.status.as_ref().map(OrderStatus::as_str))
-        .fetch_all(&mut *self.reader.acquire().await?)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(from_row).collect()
+        self.readers.read(|conn| list(conn, page, filter))
     }
 }

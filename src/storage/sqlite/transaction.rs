@@ -1,30 +1,28 @@
-//! A write transaction on SQLite: `BEGIN IMMEDIATE` on the single writer
-//! connection, so no other writer (in this process or another) runs until
-//! it ends. sqlx rolls it back when it is dropped unended.
+//! A unit of work on SQLite: a session on the writer thread (see
+//! `writer.rs`), in a savepoint of the batch it joins. No other write runs
+//! while it is open, in this process or another; it commits with its batch
+//! and is answered once that batch is on disk. Dropped unended (a
+//! cancelled request), it is rolled back.
 
 use async_trait::async_trait;
 
-use super::errors::db_error;
+use super::writer::Session;
 use super::{idempotency_keys, orders, users};
 use crate::domain::{IdempotencyKey, NewOrder, NewUser, Order, SavedResponse, User};
 use crate::storage::{LogPosition, StoreResult, WriteTx};
 
-pub struct SqliteTx(pub(super) sqlx::Transaction<'static, sqlx::Sqlite>);
-
-impl SqliteTx {
-    pub(super) async fn commit_here(self) -> StoreResult<()> {
-        self.0.commit().await.map_err(db_error)
-    }
-}
+pub struct SqliteTx(pub(super) Session);
 
 #[async_trait]
 impl WriteTx for SqliteTx {
     async fn create_user(&mut self, new: &NewUser) -> StoreResult<User> {
-        users::insert(&mut self.0, new).await
+        let new = new.clone();
+        self.0.run(move |conn| users::insert(conn, &new)).await
     }
 
     async fn create_order(&mut self, new: &NewOrder) -> StoreResult<Order> {
-        orders::insert(&mut self.0, new).await
+        let new = new.clone();
+        self.0.run(move |conn| orders::insert(conn, &new)).await
     }
 
     async fn record_response(
@@ -32,25 +30,32 @@ impl WriteTx for SqliteTx {
         key: &IdempotencyKey,
         response: &SavedResponse,
     ) -> StoreResult<()> {
-        idempotency_keys::insert(&mut self.0, key, response).await
+        let (key, response) = (key.clone(), response.clone());
+        self.0
+            .run(move |conn| idempotency_keys::insert(conn, &key, &response))
+            .await
     }
 
     async fn forget_response(&mut self, key: &IdempotencyKey) -> StoreResult<()> {
-        idempotency_keys::delete(&mut self.0, key).await
+        let key = key.clone();
+        self.0
+            .run(move |conn| idempotency_keys::delete(conn, &key))
+            .await
     }
 
     /// SQLite has no replicas: no position to report.
     async fn commit(self: Box<Self>) -> StoreResult<Option<LogPosition>> {
-        self.commit_here().await.map(|()| None)
+        self.0.commit().await.map(|()| None)
     }
 
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
-        self.0.rollback().await.map_err(db_error)
+        self.0.rollback().await
     }
 
-    /// One file, no standby: a commit that returned is as safe as SQLite
-    /// makes any (its synchronous setting decides).
+    /// The stored response was read inside a batch that may hold its
+    /// commit, not yet flushed: ending this session with that batch's
+    /// commit answers only once it is on disk. Nothing is changed.
     async fn confirm_stored(self: Box<Self>, _: &IdempotencyKey) -> StoreResult<()> {
-        self.0.rollback().await.map_err(db_error)
+        self.0.commit().await
     }
 }

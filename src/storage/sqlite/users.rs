@@ -2,61 +2,105 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::errors::{db_error, is_foreign_key_failure};
+use super::errors::is_foreign_key_failure;
 use super::{from_micros, micros, SqliteStore};
 use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
 use crate::storage::{Constraint, ReadFrom, StoreError, StoreResult, UserStore, Written};
 
-fn from_row(row: &SqliteRow) -> User {
-    User {
-        id: row.get(0),
-        email: row.get(1),
-        name: row.get(2),
-        created_at: from_micros(row.get(3)),
-        updated_at: from_micros(row.get(4)),
+fn from_row(row: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        name: row.get(2)?,
+        created_at: from_micros(row.get(3)?),
+        updated_at: from_micros(row.get(4)?),
+    })
+}
+
+/// Inserts a user, on the writer.
+pub(super) fn insert(conn: &Connection, new: &NewUser) -> StoreResult<User> {
+    let now = micros(Utc::now());
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO users (email, name, created_at, updated_at) VALUES (?, ?, ?, ?)
+         RETURNING id, email, name, created_at, updated_at",
+    )?;
+    Ok(insert.query_row(
+        params![new.email.as_str(), new.name.as_str(), now, now],
+        from_row,
+    )?)
+}
+
+/// Whether user `id` exists, on a reader or the writer.
+pub(super) fn user_exists(conn: &Connection, id: i64) -> StoreResult<bool> {
+    let mut exists = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")?;
+    Ok(exists.query_row([id], |row| row.get(0))?)
+}
+
+/// Whether any order refers to user `id`, on the writer.
+fn has_orders(conn: &Connection, id: i64) -> StoreResult<bool> {
+    let mut exists =
+        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM orders WHERE user_id = ?)")?;
+    Ok(exists.query_row([id], |row| row.get(0))?)
+}
+
+fn get(conn: &Connection, id: i64) -> StoreResult<Option<User>> {
+    let mut select = conn
+        .prepare_cached("SELECT id, email, name, created_at, updated_at FROM users WHERE id = ?")?;
+    Ok(select.query_row([id], from_row).optional()?)
+}
+
+fn update(
+    conn: &Connection,
+    id: i64,
+    patch: &UserPatch,
+    versions: Option<&str>,
+) -> StoreResult<Option<User>> {
+    // One statement, as on PostgreSQL: the versions travel as a JSON array.
+    let mut update = conn.prepare_cached(
+        "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name),
+             updated_at = max(?4, updated_at + 1)
+         WHERE id = ?1 AND (?5 IS NULL OR updated_at IN (SELECT value FROM json_each(?5)))
+         RETURNING id, email, name, created_at, updated_at",
+    )?;
+    let updated = update.query_row(
+        params![
+            id,
+            patch.email.as_ref().map(|e| e.as_str()),
+            patch.name.as_ref().map(|n| n.as_str()),
+            micros(Utc::now()),
+            versions,
+        ],
+        from_row,
+    );
+    Ok(updated.optional()?)
+}
+
+fn delete(conn: &Connection, id: i64) -> StoreResult<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM users WHERE id = ?")?
+        .execute([id]);
+    match deleted {
+        Ok(rows) => Ok(rows > 0),
+        // SQLite does not say which foreign key failed: the user's orders,
+        // still there, say it was ours.
+        Err(e) if is_foreign_key_failure(&e) => Err(match has_orders(conn, id)? {
+            true => StoreError::Violates(Constraint::OrderUser),
+            false => e.into(),
+        }),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// Inserts a user, on the writer connection or inside a transaction.
-pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewUser) -> StoreResult<User> {
-    let now = micros(Utc::now());
-    let row = sqlx::query(
-        "INSERT INTO users (email, name, created_at, updated_at) VALUES (?, ?, ?, ?)
-         RETURNING id, email, name, created_at, updated_at",
-    )
-    .bind(new.email.as_str())
-    .bind(new.name.as_str())
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    Ok(from_row(&row))
-}
-
-/// Whether user `id` exists, on the reader pool or inside a transaction.
-pub(super) async fn user_exists<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
-    id: i64,
-) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)")
-        .bind(id)
-        .fetch_one(executor)
-        .await
-        .map_err(db_error)
-}
-
-/// Whether any order refers to user `id`, read inside the caller's
-/// transaction.
-async fn has_orders(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE user_id = ?)")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)
+fn list(conn: &Connection, page: &PageRequest, email: Option<&str>) -> StoreResult<Vec<User>> {
+    let mut select = conn.prepare_cached(
+        "SELECT id, email, name, created_at, updated_at FROM users
+         WHERE id > ?1 AND (?3 IS NULL OR lower(email) = lower(?3))
+         ORDER BY id LIMIT ?2",
+    )?;
+    let rows = select.query_map(params![page.after_id(), page.fetch_len(), email], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 #[async_trait]
@@ -64,22 +108,17 @@ async fn has_orders(conn: &mut SqliteConnection, id: i64) -> StoreResult<bool> {
 /// no write has a position anyone needs.
 impl UserStore for SqliteStore {
     async fn create(&self, new: &NewUser) -> StoreResult<Written<User>> {
-        let user = insert(&mut *self.writer.acquire().await?, new).await?;
+        let new = new.clone();
+        let user = self.writer.write(move |conn| insert(conn, &new)).await?;
         Ok(Written::unplaced(user))
     }
 
     async fn get(&self, _: ReadFrom, id: i64) -> StoreResult<Option<User>> {
-        let row =
-            sqlx::query("SELECT id, email, name, created_at, updated_at FROM users WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *self.reader.acquire().await?)
-                .await
-                .map_err(db_error)?;
-        Ok(row.as_ref().map(from_row))
+        self.readers.read(|conn| get(conn, id))
     }
 
     async fn exists(&self, _: ReadFrom, id: i64) -> StoreResult<bool> {
-        user_exists(&mut *self.reader.acquire().await?, id).await
+        self.readers.read(|conn| user_exists(conn, id))
     }
 
     async fn update(
@@ -88,49 +127,22 @@ impl UserStore for SqliteStore {
         patch: &UserPatch,
         precondition: &Precondition,
     ) -> StoreResult<Written<Option<User>>> {
-        // One statement, as on PostgreSQL: the versions travel as a JSON array.
         let versions = match precondition {
             Precondition::None => None,
             Precondition::AnyOf(vs) => Some(
                 serde_json::Value::from(vs.iter().map(|v| v.0).collect::<Vec<_>>()).to_string(),
             ),
         };
-        let row = sqlx::query(
-            "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name),
-                 updated_at = max(?4, updated_at + 1)
-             WHERE id = ?1 AND (?5 IS NULL OR updated_at IN (SELECT value FROM json_each(?5)))
-             RETURNING id, email, name, created_at, updated_at",
-        )
-        .bind(id)
-        .bind(patch.email.as_ref().map(|e| e.as_str()))
-        .bind(patch.name.as_ref().map(|n| n.as_str()))
-        .bind(micros(Utc::now()))
-        .bind(versions)
-        .fetch_optional(&mut *self.writer.acquire().await?)
-        .await
-        .map_err(db_error)?;
-        Ok(Written::unplaced(row.as_ref().map(from_row)))
+        let patch = patch.clone();
+        let updated = self
+            .writer
+            .write(move |conn| update(conn, id, &patch, versions.as_deref()))
+            .await?;
+        Ok(Written::unplaced(updated))
     }
 
     async fn delete(&self, id: i64) -> StoreResult<Written<bool>> {
-        let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx.0)
-            .await;
-        let deleted = match deleted {
-            Ok(done) => done.rows_affected() > 0,
-            // SQLite does not say which foreign key failed: the user's
-            // orders, still there in this transaction, say it was ours.
-            Err(e) if is_foreign_key_failure(&e) => {
-                return Err(match has_orders(&mut tx.0, id).await? {
-                    true => StoreError::Violates(Constraint::OrderUser),
-                    false => db_error(e),
-                });
-            }
-            Err(e) => return Err(db_error(e)),
-        };
-        tx.commit_here().await?;
+        let deleted = self.writer.write(move |conn| delete(conn, id)).await?;
         Ok(Written::unplaced(deleted))
     }
 
@@ -140,17 +152,6 @@ impl UserStore for SqliteStore {
         page: &PageRequest,
         email: Option<&str>,
     ) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(
-            "SELECT id, email, name, created_at, updated_at FROM users
-             WHERE id > ?1 AND (?3 IS NULL OR lower(email) = lower(?3))
-             ORDER BY id LIMIT ?2",
-        )
-        .bind(page.after_id())
-        .bind(page.fetch_len())
-        .bind(email)
-        .fetch_all(&mut *self.reader.acquire().await?)
-        .await
-        .map_err(db_error)?;
-        Ok(rows.iter().map(from_row).collect())
+        self.readers.read(|conn| list(conn, page, email))
     }
 }

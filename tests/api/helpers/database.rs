@@ -100,7 +100,7 @@ impl TestDatabase {
                 DbPool::Postgres(pool)
             }
             Self::Sqlite { dir } => {
-                let options = sqlite::connect_options(&dir.path().join("orderly.db"));
+                let options = sqlite_options(&dir.path().join("orderly.db"));
                 let pool = sqlx::sqlite::SqlitePoolOptions::new()
                     .max_connections(8)
                     .connect_with(options)
@@ -110,6 +110,17 @@ impl TestDatabase {
             }
         }
     }
+}
+
+/// The tests' own connections to the SQLite file: what orderly's are
+/// (WAL, foreign keys on), waiting their turn behind orderly's writer.
+fn sqlite_options(path: &std::path::Path) -> sqlx::sqlite::SqliteConnectOptions {
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .foreign_keys(true)
 }
 
 /// `url` without its `ssl*` parameters, which the tests' own pool (clear
@@ -317,7 +328,7 @@ impl DbPool {
             }
             Self::Sqlite(pool) => {
                 let migrations = up_to(sqlite::MIGRATIONS, version);
-                sqlite::migrate(pool, migrations)
+                sqlite::migrate_file(pool.connect_options().get_filename(), migrations)
                     .await
                     .expect("older migrations apply");
             }
