@@ -1,5 +1,7 @@
-//! PostgreSQL only: a real `orderly` process is killed (SIGKILL) while it
-//! creates orders with idempotency keys under load, then restarted. In
+//! On each backend, a real `orderly` process is killed (SIGKILL) while it
+//! creates orders with idempotency keys under load, then restarted (on
+//! SQLite: with writes committed in batches, each answered after its
+//! batch's commit). In
 //! SQL, nothing is half-written and nothing acknowledged is lost; over
 //! HTTP, every key, acknowledged or cut off by the crash, resolves on retry
 //! to exactly one order, at once.
@@ -28,8 +30,17 @@ struct Attempt {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck() {
-    let mut app = OrderlyProcess::start(Backend::Postgres, &[]).await;
+async fn postgres_sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck() {
+    sigkill_under_load_loses_nothing_acknowledged(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sigkill_under_load_loses_nothing_acknowledged_and_leaves_no_key_stuck() {
+    sigkill_under_load_loses_nothing_acknowledged(Backend::Sqlite).await
+}
+
+async fn sigkill_under_load_loses_nothing_acknowledged(backend: Backend) {
+    let mut app = OrderlyProcess::start(backend, &[]).await;
     let user_id = app.a_user().await;
 
     let stop = Arc::new(AtomicBool::new(false));
