@@ -9,6 +9,7 @@ mod adoption;
 mod constraints;
 mod crash;
 mod deployment;
+mod embedded;
 mod idempotency;
 mod instances;
 mod migrations;

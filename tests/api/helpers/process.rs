@@ -253,6 +253,11 @@ impl OrderlyProcess {
         self.address.trim_start_matches("http://")
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("still running").to_string();
         let sent = std::process::Command::new("kill")
