@@ -220,6 +220,7 @@ class HttpTarget:
         pooler_pid = int(self.pooler_pid_file.read_text().split()[0]) if self.pooler_pid_file else None
         pg_before = server_cpu_ticks(pg_pid)
         pooler_before = cpu_ticks(pooler_pid) if pooler_pid else 0
+        commits_before, writes_before = sqlite_batches(self.port) if "sqlite" in self.name else (0, 0)
         out = subprocess.run(
             ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
              "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{self.port}"],
@@ -227,6 +228,8 @@ class HttpTarget:
         cpu = cpu_ticks(self.proc.pid) - before
         pg_cpu = server_cpu_ticks(pg_pid) - pg_before
         pooler_cpu = cpu_ticks(pooler_pid) - pooler_before if pooler_pid else None
+        commits, writes = sqlite_batches(self.port) if "sqlite" in self.name else (0, 0)
+        commits, writes = commits - commits_before, writes - writes_before
         line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
         if line is None:
             raise SystemExit(f"wrk printed no result for {self.name}/{scenario}:\n{out.stdout}\n{out.stderr}")
@@ -237,7 +240,10 @@ class HttpTarget:
                 "cpu_us_per_req": cpu / CLK_TCK * 1e6 / max(r["requests"], 1),
                 "pg_cpu_us_per_req": pg_cpu / CLK_TCK * 1e6 / max(r["requests"], 1),
                 "pooler_cpu_us_per_req": None if pooler_cpu is None
-                else pooler_cpu / CLK_TCK * 1e6 / max(r["requests"], 1)}
+                else pooler_cpu / CLK_TCK * 1e6 / max(r["requests"], 1),
+                # SQLite: the writes each commit carried, on average, and the commits.
+                "sqlite_commits": commits or None,
+                "sqlite_batch_mean": writes / commits if commits else None}
 
     def peak_rss_mib(self) -> float:
         return peak_rss_kib(self.proc.pid) / 1024
@@ -319,6 +325,18 @@ def read_share(port: int) -> dict:
     prefix = 'orderly_db_reads_total{target="'
     return {line[len(prefix):].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in text.splitlines() if line.startswith(prefix)}
+
+
+def sqlite_batches(port: int) -> tuple[float, float]:
+    """SQLite's commits so far and the writes they carried, from a running
+    orderly's /metrics; (0, 0) where there is no such histogram."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except Exception:
+        return (0.0, 0.0)
+    sample = lambda name: next((float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                                if l.startswith(name + " ")), 0.0)
+    return (sample("orderly_sqlite_commit_batch_size_count"), sample("orderly_sqlite_commit_batch_size_sum"))
 
 
 def build_targets(args, workdir: pathlib.Path) -> list:
@@ -430,7 +448,9 @@ def main():
                     cpu = "" if r["cpu_us_per_req"] is None else (
                         f"  cpu {r['cpu_us_per_req']:5.1f} / pg {r['pg_cpu_us_per_req']:5.1f}"
                         + ("" if r["pooler_cpu_us_per_req"] is None else f" / pooler {r['pooler_cpu_us_per_req']:5.1f}")
-                        + " µs/req")
+                        + " µs/req"
+                        + ("" if not r.get("sqlite_batch_mean") else
+                           f"  batch {r['sqlite_batch_mean']:.1f} over {r['sqlite_commits']:.0f} commits"))
                     log(f"round {round_no + 1} {scenario:13} {t.name:28} {r['rps']:9.0f} req/s  "
                         f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms  non-2xx {r['non_2xx']}{cpu}")
         for conns in [int(c) for c in args.curve.split(",") if c]:

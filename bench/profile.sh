@@ -7,7 +7,10 @@
 # `perf record` meanwhile: the cpu-clock event with DWARF unwinding, since
 # this machine's perf has no hardware counters.
 #
-#   bash bench/profile.sh [SCENARIO] [SECONDS]     (default: get_user 10)
+#   bash bench/profile.sh [SCENARIO] [SECONDS] [BACKEND]   (default: get_user 10 pg)
+#
+# BACKEND `sqlite` profiles orderly on a seeded SQLite file instead
+# (bench/profiles/SCENARIO-sqlite.*).
 #
 # Writes bench/profiles/SCENARIO.svg (the flame graph, inferno) and
 # bench/profiles/SCENARIO.txt (samples by part of the stack). Needs perf
@@ -18,6 +21,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scenario=${1:-get_user}
 seconds=${2:-10}
+backend=${3:-pg}
+case $backend in
+  pg) name=$scenario; title=PostgreSQL ;;
+  sqlite) name=$scenario-sqlite; title=SQLite ;;
+  *) echo "profile: BACKEND is pg or sqlite, not $backend" >&2; exit 1 ;;
+esac
 out=bench/profiles
 
 bash scripts/ensure-postgres.sh >/dev/null
@@ -30,7 +39,11 @@ CARGO_TARGET_DIR=$target CARGO_PROFILE_RELEASE_DEBUG=true CARGO_PROFILE_RELEASE_
   cargo build --release --quiet --bin orderly
 work=$(mktemp -d)
 database=orderly_bench_profile
-url=$(cd bench && python3 -c "import bench; print(bench.fresh_pg_database('$database'))")
+if [ "$backend" = sqlite ]; then
+  url=$(cd bench && CARGO_TARGET_DIR=$target python3 -c "import bench, pathlib; print(bench.fresh_sqlite_database(pathlib.Path('$work/orderly.db')))")
+else
+  url=$(cd bench && CARGO_TARGET_DIR=$target python3 -c "import bench; print(bench.fresh_pg_database('$database'))")
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DATABASE_URL=$url ORDERLY_BIND=127.0.0.1:$port RUST_LOG=info "$target/release/orderly" >"$work/orderly.log" 2>&1 &
 pid=$!
@@ -53,6 +66,6 @@ grep -E "Requests/sec|Latency" "$work/wrk.txt" | sed 's/^ */  /'
 
 # --all marks kernel frames with _[k], so that they can be told apart.
 perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf --all >"$work/folded"
-inferno-flamegraph --minwidth 1.5 --title "orderly, $scenario, PostgreSQL, 32 connections, logs at info" <"$work/folded" >"$out/$scenario.svg"
-python3 bench/profile_parts.py "$work/folded" "$scenario" | tee "$out/$scenario.txt"
-echo "wrote $out/$scenario.svg and $out/$scenario.txt"
+inferno-flamegraph --minwidth 1.5 --title "orderly, $scenario, $title, 32 connections, logs at info" <"$work/folded" >"$out/$name.svg"
+python3 bench/profile_parts.py "$work/folded" "$scenario" | tee "$out/$name.txt"
+echo "wrote $out/$name.svg and $out/$name.txt"

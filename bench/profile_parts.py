@@ -35,6 +35,10 @@ PARTS = [
     ("JSON (serde_json)", lambda f: "serde_json::" in f or "serde::" in f),
     ("PostgreSQL client (tokio-postgres, postgres-protocol)",
      lambda f: "tokio_postgres::" in f or "postgres_protocol::" in f or "postgres_types::" in f),
+    ("SQLite (the library, rusqlite)",
+     lambda f: f.startswith(("sqlite3", "btree", "pager", "pcache", "vdbe", "wal", "moveTo", "balance",
+                             "getPage", "unixRead", "unixWrite", "unixSync", "accessPayload"))
+     or "rusqlite::" in f or "libsqlite3_sys::" in f),
     ("orderly: handlers, use cases, storage", lambda f: f.startswith("orderly::") or "<orderly::" in f),
     ("HTTP/1 parsing and writing (hyper, httparse)", lambda f: "hyper::" in f or "httparse::" in f
      or "hyper_util::" in f),
