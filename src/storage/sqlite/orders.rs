@@ -60,17 +60,22 @@ fn get(conn: &Connection, id: i64) -> StoreResult<Option<Order>> {
     select.query_row([id], from_row).optional()?.transpose()
 }
 
-/// Writes the order and its items, and reads it back, on the writer.
+/// Writes the order and its items, on the writer; the order as written.
+/// Every column is written from `new` (the status too, rather than the
+/// table's default), so the order is made from them without reading it
+/// back.
 pub(super) fn insert(conn: &Connection, new: &NewOrder) -> StoreResult<Order> {
     let now = micros(Utc::now());
+    let status = OrderStatus::Pending;
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO orders (user_id, total, currency, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO orders (user_id, status, total, currency, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )?
         .query_row(
             params![
                 new.user_id(),
+                status.as_str(),
                 new.total(),
                 new.currency().as_str(),
                 now,
@@ -103,11 +108,23 @@ pub(super) fn insert(conn: &Connection, new: &NewOrder) -> StoreResult<Order> {
             item.unit_price.get()
         ])?;
     }
-    get(conn, order_id)?.ok_or_else(|| {
-        StoreError::other(
-            "reading back an order just written",
-            rusqlite::Error::QueryReturnedNoRows,
-        )
+    Ok(Order {
+        id: order_id,
+        user_id: new.user_id(),
+        status,
+        currency: new.currency().as_str().to_owned(),
+        items: new
+            .items()
+            .iter()
+            .map(|item| StoredItem {
+                sku: item.sku.as_str().to_owned(),
+                quantity: i64::from(item.quantity.get()),
+                unit_price: item.unit_price.get(),
+            })
+            .collect(),
+        total: new.total(),
+        created_at: from_micros(now),
+        updated_at: from_micros(now),
     })
 }
 
