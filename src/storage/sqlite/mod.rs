@@ -30,6 +30,7 @@ mod migrations;
 mod orders;
 mod readers;
 mod transaction;
+mod unit_of_work;
 mod users;
 mod writer;
 
