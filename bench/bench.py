@@ -133,11 +133,13 @@ def process_tree(pid: int) -> list[int]:
     pids, frontier = [pid], [pid]
     while frontier:
         parent = frontier.pop()
-        children = pathlib.Path(f"/proc/{parent}/task/{parent}/children")
-        if children.exists():
-            kids = [int(p) for p in children.read_text().split()]
-            pids += kids
-            frontier += kids
+        # A process of the tree (a PostgreSQL backend) may exit meanwhile.
+        try:
+            kids = [int(p) for p in pathlib.Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        pids += kids
+        frontier += kids
     return pids
 
 

@@ -3,8 +3,8 @@
 //! inside one read transaction, which in WAL mode never blocks the writer:
 //! the copy holds exactly what was committed when it began, so every write
 //! acknowledged before then. It is written beside its destination under
-//! another name, checked, flushed, and only then renamed into place, so
-//! PATH is either a whole backup or absent.
+//! another name, checked, flushed, and only then linked into place (never
+//! over an existing file), so PATH is either a whole backup or absent.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -37,15 +37,17 @@ pub fn backup(source: &Path, to: &Path) -> anyhow::Result<BackupReport> {
     let partial = partial_name(to)?;
     let copied = copy(source, &partial).and_then(|report| {
         flush(&partial)?;
-        std::fs::rename(&partial, to)
-            .with_context(|| format!("could not move the backup to {}", to.display()))?;
-        flush_directory_of(to)?;
+        // A hard link fails if `to` appeared meanwhile, where a rename
+        // would replace it.
+        std::fs::hard_link(&partial, to)
+            .with_context(|| format!("could not put the backup at {}", to.display()))?;
         Ok(report)
     });
-    if copied.is_err() {
-        let _ = std::fs::remove_file(&partial);
+    for leftover in ["", "-journal", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{leftover}", partial.display()));
     }
     let (users, orders) = copied?;
+    flush_directory_of(to)?;
     Ok(BackupReport {
         bytes: std::fs::metadata(to)?.len(),
         users,
@@ -75,13 +77,14 @@ fn copy(source: &Path, to: &Path) -> anyhow::Result<(i64, i64)> {
         Connection::open(to).with_context(|| format!("could not create {}", to.display()))?;
     {
         let backup = Backup::new(&from, &mut copy)?;
-        // All pages in one step: one read transaction, one snapshot.
-        loop {
-            // Busy or locked: another connection is recovering the log.
-            match backup.step(-1)? {
-                StepResult::Done => break,
-                _ => std::thread::sleep(Duration::from_millis(10)),
-            }
+        // All pages in one step: one read transaction, one snapshot. Busy
+        // or locked: another connection is recovering the log; tried again
+        // for up to 5 s.
+        let mut tries = 0;
+        while backup.step(-1)? != StepResult::Done {
+            tries += 1;
+            anyhow::ensure!(tries < 500, "the database stayed locked for 5 s");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     let mode: String = copy.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))?;

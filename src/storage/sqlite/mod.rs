@@ -29,6 +29,7 @@ mod idempotency_keys;
 mod migrations;
 mod orders;
 mod readers;
+mod session;
 mod transaction;
 mod unit_of_work;
 mod users;

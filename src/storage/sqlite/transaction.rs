@@ -4,6 +4,6 @@
 //! and is answered once that batch is on disk. Dropped unended (a
 //! cancelled request), it is rolled back. Its writes: `unit_of_work.rs`.
 
-use super::writer::Session;
+use super::session::Session;
 
 pub struct SqliteTx(pub(super) Session);

@@ -3,52 +3,61 @@
 //!
 //! Every write is a job sent to the writer thread. The thread takes the
 //! first job waiting, opens a transaction (`BEGIN IMMEDIATE`), runs that job
-//! and every other job already waiting (up to [`MAX_BATCH`]) each in a
-//! savepoint of its own, and commits them together: one flush of the log
-//! for the whole batch under `synchronous=FULL`. While one batch flushes,
-//! the next gathers, so batches grow with concurrency and a quiet service
-//! still commits each write at once (no timer).
+//! and every other job already waiting (up to [`MAX_BATCH`] jobs or
+//! [`MAX_BATCH_TIME`]) each in a savepoint of its own, and commits them
+//! together: one flush of the log for the whole batch under
+//! `synchronous=FULL`. While one batch flushes, the next gathers, so batches
+//! grow with concurrency and a quiet service still commits each write at
+//! once (no timer).
 //!
 //! A job that fails (a taken e-mail, a missing user) is rolled back to its
 //! savepoint and answered at once; its neighbours go on. A job that
 //! succeeds is answered only after its batch's `COMMIT` returned, flush
 //! included: acknowledged means on disk, as the synchronous setting says.
+//! When the batch's transaction itself fails (SQLite rolled it back, a
+//! savepoint could not be ended, the commit failed), every job kept in it
+//! is answered with that failure, and none with success.
 //!
-//! A unit of work that spans several calls (an idempotent create: claim
-//! the key, write, record the response, commit) is a [`Session`]: one job
-//! that holds the writer while it receives its steps, within its savepoint,
-//! and ends with its batch.
+//! A unit of work that spans several calls (an idempotent create) is a
+//! session (`session.rs`): one job that holds the writer while it receives
+//! its steps, and ends with its batch.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
 
+use super::session::{self, Session};
 use crate::storage::{ConnectionStats, NotRun, StoreError, StoreResult, Unsettled};
 
-/// Most jobs in one batch: a bound on how long the first of them waits.
+/// Most jobs in one batch.
 const MAX_BATCH: usize = 512;
+
+/// How long a batch keeps taking in jobs once it holds the write lock: its
+/// first job's answer waits for the whole batch. Far more than 512 single
+/// writes take; it bounds batches that gather slow units of work.
+const MAX_BATCH_TIME: Duration = Duration::from_millis(100);
 
 /// The metric of the jobs each commit carried (a histogram).
 pub const BATCH_SIZE_METRIC: &str = "orderly_sqlite_commit_batch_size";
 
 /// What a job answers once its batch's end is known.
-type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+pub(super) type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
 
 /// A piece of work for the writer thread. It gets the connection (inside
 /// the batch's transaction and its own savepoint), or why it cannot run,
-/// and returns what to answer after the commit, or `None` to have its
-/// savepoint rolled back (it has answered already).
-type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Option<Reply> + Send>;
+/// and the number of its batch; it returns what to answer after the
+/// commit, or `None` to have its savepoint rolled back (it has answered
+/// already).
+type Job = Box<dyn FnOnce(Result<&Connection, StoreError>, u64) -> Option<Reply> + Send>;
 
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
     state: Arc<State>,
-    /// How long a job may wait for its turn before 503, and a session
-    /// between two of its steps before it is rolled back.
+    /// How long a job may wait behind earlier batches before 503.
     wait_limit: Duration,
 }
 
@@ -56,11 +65,13 @@ pub(super) struct Writer {
 struct State {
     queued: AtomicUsize,
     writing: AtomicBool,
+    /// Batches begun so far; the number of the latest.
+    batches: AtomicU64,
 }
 
 impl Writer {
     /// Hands `conn` to a new writer thread, which ends when the last
-    /// `Writer` handle is dropped.
+    /// `Writer` handle is dropped and the jobs sent before are done.
     pub(super) fn start(conn: Connection, wait_limit: Duration) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let state = Arc::new(State::default());
@@ -83,9 +94,9 @@ impl Writer {
         work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (answer, answered) = oneshot::channel();
-        let deadline = Instant::now() + self.wait_limit;
-        self.send(Box::new(move |conn| {
-            let conn = match turn(conn, &answer, deadline) {
+        let waited = self.waiting();
+        self.send(Box::new(move |conn, batch| {
+            let conn = match waited.turn(conn, &answer, batch) {
                 Ok(conn) => conn,
                 Err(refused) => {
                     refused.map(|e| answer.send(Err(e)));
@@ -106,14 +117,12 @@ impl Writer {
     }
 
     /// Starts a unit of work whose steps come one by one; it holds the
-    /// writer from its first step until it ends.
+    /// writer from its turn until it ends.
     pub(super) fn session(&self) -> StoreResult<Session> {
-        let (steps, inbox) = mpsc::channel();
-        let (started, starting) = oneshot::channel();
-        let deadline = Instant::now() + self.wait_limit;
-        let idle_limit = self.wait_limit;
-        self.send(Box::new(move |conn| {
-            let conn = match turn(conn, &started, deadline) {
+        let (session, inbox, started) = Session::new();
+        let waited = self.waiting();
+        self.send(Box::new(move |conn, batch| {
+            let conn = match waited.turn(conn, &started, batch) {
                 Ok(conn) => conn,
                 Err(refused) => {
                     refused.map(|e| started.send(Err(e)));
@@ -121,12 +130,17 @@ impl Writer {
                 }
             };
             let _ = started.send(Ok(()));
-            serve_session(conn, &inbox, idle_limit)
+            session::serve(conn, &inbox)
         }))?;
-        Ok(Session {
-            steps,
-            starting: Some(starting),
-        })
+        Ok(session)
+    }
+
+    fn waiting(&self) -> Waiting {
+        Waiting {
+            since: Instant::now(),
+            batch_then: self.state.batches.load(Ordering::Relaxed),
+            limit: self.wait_limit,
+        }
     }
 
     fn send(&self, job: Job) -> StoreResult<()> {
@@ -149,35 +163,52 @@ impl Writer {
     }
 }
 
-/// The connection, if this job is still wanted and in time; otherwise the
-/// error to answer (`None` when nobody waits for one).
-fn turn<'c, T>(
-    conn: Result<&'c Connection, StoreError>,
-    answer: &oneshot::Sender<StoreResult<T>>,
-    deadline: Instant,
-) -> Result<&'c Connection, Option<StoreError>> {
-    let conn = conn.map_err(Some)?;
-    if answer.is_closed() {
-        // The request was cancelled while it waited: nothing to run for.
-        return Err(None);
-    }
-    if Instant::now() > deadline {
-        return Err(Some(StoreError::unavailable(
-            Unsettled::NotRun(NotRun::Refused),
-            "waited longer than --pool-timeout-ms for its turn to write",
-        )));
-    }
-    Ok(conn)
+/// When a job was sent, and how long it may wait behind earlier batches.
+struct Waiting {
+    since: Instant,
+    /// The batch running (or last run) when it was sent.
+    batch_then: u64,
+    limit: Duration,
 }
 
-fn stopped() -> StoreError {
+impl Waiting {
+    /// The connection, if the job is still wanted and in time; otherwise
+    /// the error to answer (`None` when nobody waits for one). A job that
+    /// joins the batch running when it was sent, or the next one, waited
+    /// behind no whole batch: it always runs, whatever the limit (so `0`
+    /// means "never wait behind another batch"). One that waited through
+    /// a whole batch runs if it is still within the limit.
+    fn turn<'c, T>(
+        &self,
+        conn: Result<&'c Connection, StoreError>,
+        answer: &oneshot::Sender<StoreResult<T>>,
+        batch: u64,
+    ) -> Result<&'c Connection, Option<StoreError>> {
+        let conn = conn.map_err(Some)?;
+        if answer.is_closed() {
+            // The request was cancelled while it waited: nothing to run for.
+            return Err(None);
+        }
+        if batch > self.batch_then + 1 && self.since.elapsed() > self.limit {
+            return Err(Some(StoreError::unavailable(
+                Unsettled::NotRun(NotRun::Refused),
+                "waited longer than --pool-timeout-ms for its turn to write",
+            )));
+        }
+        Ok(conn)
+    }
+}
+
+pub(super) fn stopped() -> StoreError {
     StoreError::unavailable(
         Unsettled::NotRun(NotRun::Refused),
         "the SQLite writer did not answer",
     )
 }
 
-/// The writer thread: one batch after another until every handle is gone.
+/// The writer thread: one batch after another until every handle is gone,
+/// or until a transaction cannot be ended (the connection is then closed,
+/// which releases the file's write lock, and every later write is refused).
 fn write_batches(conn: &Connection, queue: &mpsc::Receiver<Job>, state: &State) {
     let take = |job| {
         state.queued.fetch_sub(1, Ordering::Relaxed);
@@ -185,87 +216,139 @@ fn write_batches(conn: &Connection, queue: &mpsc::Receiver<Job>, state: &State) 
     };
     while let Ok(first) = queue.recv().map(take) {
         let _writing = Raised::on(&state.writing);
+        let batch = state.batches.fetch_add(1, Ordering::Relaxed) + 1;
         if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
             // Another process held the lock past the busy timeout: the jobs
             // waiting now are refused rather than made to wait again.
             for job in std::iter::once(first).chain(queue.try_iter().map(take)) {
-                job(Err(copy_of(&e)));
+                job(Err(copied(&e)), batch);
             }
             continue;
         }
+        let began = Instant::now();
         let mut replies = Vec::new();
         let mut ran = 0;
         let mut next = Some(first);
-        let mut lost = None;
+        let mut broken = None;
         while let Some(job) = next {
             ran += 1;
-            replies.extend(run_in_savepoint(conn, job));
-            if conn.is_autocommit() {
-                // SQLite rolled the whole transaction back (a full disk,
-                // an I/O error): none of the batch is kept.
-                lost = Some(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                    Some("SQLite rolled back the batch this write was in".into()),
-                ));
+            let (reply, usable) = run_in_savepoint(conn, job, batch);
+            replies.extend(reply);
+            if let Err(e) = usable {
+                broken = Some(e);
                 break;
             }
-            next = match ran < MAX_BATCH {
-                true => queue.try_recv().ok().map(take),
-                false => None,
-            };
+            let room = ran < MAX_BATCH && began.elapsed() < MAX_BATCH_TIME;
+            next = room.then(|| queue.try_recv().ok().map(take)).flatten();
         }
-        let committed = match lost {
-            Some(why) => Err(why),
-            None => run(conn, "COMMIT").inspect_err(|_| {
-                let _ = conn.execute_batch("ROLLBACK");
-            }),
+        let ended = match broken {
+            None => commit(conn),
+            Some(e) => Err(abandon(conn, e)),
         };
-        metrics::histogram!(BATCH_SIZE_METRIC).record(replies.len() as f64);
+        if ended.is_ok() {
+            metrics::histogram!(BATCH_SIZE_METRIC).record(replies.len() as f64);
+        }
         for reply in replies {
-            reply(committed.as_ref().map(|_| ()).map_err(copy_of));
+            reply(ended.as_ref().map(|_| ()).map_err(Failed::error));
+        }
+        if !conn.is_autocommit() {
+            tracing::error!(
+                "the SQLite writer could not end a transaction; it stops, and every write is refused (503) until orderly is restarted"
+            );
+            return;
         }
     }
 }
 
 /// Runs `job` in a savepoint, kept if it returns a reply, rolled back if
-/// not; its reply, if it is still to be sent after the commit.
-fn run_in_savepoint(conn: &Connection, job: Job) -> Option<Reply> {
+/// not. Its reply, if still to be sent after the commit, and whether the
+/// batch's transaction is still usable.
+fn run_in_savepoint(
+    conn: &Connection,
+    job: Job,
+    batch: u64,
+) -> (Option<Reply>, Result<(), rusqlite::Error>) {
     if let Err(e) = run(conn, "SAVEPOINT job") {
-        job(Err(copy_of(&e)));
-        return None;
+        job(Err(copied(&e)), batch);
+        return (None, usable(conn));
     }
     // A job that panics (a bug) loses its own write, not the writer.
-    let reply = match std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(conn)))) {
+    let reply = match std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(conn), batch))) {
         Ok(reply) => reply,
         Err(_) => {
             tracing::error!("a write panicked on the SQLite writer; it was rolled back");
             None
         }
     };
-    if conn.is_autocommit() {
-        return reply;
+    if let Err(e) = usable(conn) {
+        return (reply, Err(e));
     }
     let ended = match reply.is_some() {
         true => run(conn, "RELEASE job"),
         false => run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job")),
     };
-    match (ended, reply) {
-        (Ok(()), reply) => reply,
-        (Err(e), Some(reply)) => {
-            reply(Err(copy_of(&e)));
-            None
-        }
-        (Err(_), None) => None,
+    // A savepoint that cannot be ended leaves the job's writes, or their
+    // undoing, in doubt: the whole batch is given up.
+    (reply, ended)
+}
+
+/// An error if SQLite rolled the batch's transaction back by itself (a full
+/// disk, an I/O error, a trigger's `RAISE(ROLLBACK)`).
+fn usable(conn: &Connection) -> Result<(), rusqlite::Error> {
+    match conn.is_autocommit() {
+        false => Ok(()),
+        true => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("SQLite rolled back the batch this write was in".into()),
+        )),
     }
 }
 
+/// How a batch ended when it did not commit, for each of its jobs.
+struct Failed {
+    error: rusqlite::Error,
+    outcome: Unsettled,
+}
+
+impl Failed {
+    fn error(&self) -> StoreError {
+        StoreError::unavailable(self.outcome, self.error.to_string())
+    }
+}
+
+/// Commits the batch. A failed commit is rolled back; it ran not at all
+/// unless the failure was an I/O error (the commit's record may be in the
+/// log already) or the rollback failed too.
+fn commit(conn: &Connection) -> Result<(), Failed> {
+    let Err(error) = run(conn, "COMMIT") else {
+        return Ok(());
+    };
+    let rolled_back = conn.is_autocommit() || run(conn, "ROLLBACK").is_ok();
+    let io = error.sqlite_error_code() == Some(ErrorCode::SystemIoFailure);
+    let outcome = match rolled_back && !io {
+        true => Unsettled::NotRun(NotRun::Refused),
+        false => Unsettled::MayHaveRun,
+    };
+    Err(Failed { error, outcome })
+}
+
+/// Rolls back a batch that cannot go on.
+fn abandon(conn: &Connection, error: rusqlite::Error) -> Failed {
+    let rolled_back = conn.is_autocommit() || run(conn, "ROLLBACK").is_ok();
+    let outcome = match rolled_back {
+        true => Unsettled::NotRun(NotRun::Refused),
+        false => Unsettled::MayHaveRun,
+    };
+    Failed { error, outcome }
+}
+
 /// Runs one statement with no parameters, prepared once.
-fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+pub(super) fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// A storage error for each of the jobs one SQLite error failed.
-fn copy_of(e: &rusqlite::Error) -> StoreError {
+fn copied(e: &rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(failure, message) => {
             rusqlite::Error::SqliteFailure(*failure, message.clone()).into()
@@ -290,127 +373,5 @@ impl Drop for Raised<'_> {
     }
 }
 
-/// One step of a session: a statement, or its end.
-enum Step {
-    Run(Box<dyn FnOnce(&Connection) + Send>),
-    Commit(oneshot::Sender<StoreResult<()>>),
-    Rollback(oneshot::Sender<()>),
-}
-
-/// Serves a session's steps until it ends: committed with the batch,
-/// rolled back, dropped by its request, or silent past `idle_limit`.
-fn serve_session(
-    conn: &Connection,
-    inbox: &mpsc::Receiver<Step>,
-    idle_limit: Duration,
-) -> Option<Reply> {
-    loop {
-        match inbox.recv_timeout(idle_limit) {
-            Ok(Step::Run(step)) => {
-                step(conn);
-                if conn.is_autocommit() {
-                    // SQLite rolled the batch back: nothing more may run
-                    // outside it.
-                    return None;
-                }
-            }
-            Ok(Step::Commit(done)) => {
-                return Some(Box::new(move |committed| {
-                    let _ = done.send(committed);
-                }))
-            }
-            Ok(Step::Rollback(done)) => {
-                let _ = done.send(());
-                return None;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                tracing::warn!(
-                    limit = ?idle_limit,
-                    "a unit of work held the SQLite writer with nothing to do; it was rolled back"
-                );
-                return None;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-        }
-    }
-}
-
-/// A unit of work on the writer: steps in order, then commit or rollback.
-/// Dropped unended (a cancelled request), it is rolled back.
-pub(super) struct Session {
-    steps: mpsc::Sender<Step>,
-    starting: Option<oneshot::Receiver<StoreResult<()>>>,
-}
-
-impl Session {
-    /// Runs `step` inside the session; a step that fails leaves nothing
-    /// behind (its own savepoint), and the session goes on.
-    pub(super) async fn run<T: Send + 'static>(
-        &mut self,
-        step: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        let (answer, answered) = oneshot::channel();
-        self.send(Step::Run(Box::new(move |conn| {
-            let _ = answer.send(in_savepoint(conn, step));
-        })))?;
-        self.started().await?;
-        answered.await.unwrap_or_else(|_| Err(ended()))
-    }
-
-    /// Commits with the batch; returns once the batch is on disk.
-    pub(super) async fn commit(mut self) -> StoreResult<()> {
-        let (done, committed) = oneshot::channel();
-        self.send(Step::Commit(done))?;
-        self.started().await?;
-        committed.await.unwrap_or_else(|_| Err(ended()))
-    }
-
-    /// Rolls back everything the session wrote.
-    pub(super) async fn rollback(mut self) -> StoreResult<()> {
-        let (done, rolled_back) = oneshot::channel();
-        self.send(Step::Rollback(done))?;
-        self.started().await?;
-        rolled_back.await.map_err(|_| ended())
-    }
-
-    fn send(&self, step: Step) -> StoreResult<()> {
-        self.steps.send(step).map_err(|_| ended())
-    }
-
-    /// Waits for the writer to take the session up, once.
-    async fn started(&mut self) -> StoreResult<()> {
-        match self.starting.take() {
-            Some(starting) => starting.await.unwrap_or_else(|_| Err(stopped())),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The session ended under its request: the writer stopped or gave up on it.
-fn ended() -> StoreError {
-    StoreError::unavailable(
-        Unsettled::NotRun(NotRun::Refused),
-        "the unit of work was rolled back by the SQLite writer",
-    )
-}
-
-/// Runs `step` in a nested savepoint, so that a failed step keeps none of
-/// its statements.
-fn in_savepoint<T>(
-    conn: &Connection,
-    step: impl FnOnce(&Connection) -> StoreResult<T>,
-) -> StoreResult<T> {
-    run(conn, "SAVEPOINT step")?;
-    let result = step(conn);
-    if conn.is_autocommit() {
-        return result;
-    }
-    match &result {
-        Ok(_) => run(conn, "RELEASE step")?,
-        Err(_) => {
-            run(conn, "ROLLBACK TO step")?;
-            run(conn, "RELEASE step")?;
-        }
-    }
-    result
-}
+#[cfg(test)]
+mod tests;

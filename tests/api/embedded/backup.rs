@@ -4,8 +4,8 @@
 //! serves throughout; an existing PATH is refused; and the documented
 //! restore (stop, copy over, start) brings back exactly the backup.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,35 +16,22 @@ use crate::helpers::{Api, Backend, DbPool};
 
 const CLIENTS: usize = 6;
 
+type Acked = Arc<Mutex<Vec<(i64, Instant)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_write_load_holds_every_acknowledged_order_and_restores() {
     let mut app = OrderlyProcess::start(Backend::Sqlite, &[]).await;
     let buyer = app.a_user().await;
     let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let workers: Vec<_> = (0..CLIENTS)
-        .map(|client| {
-            let (stop, acked, api) = (stop.clone(), acked.clone(), Api::clone(&app));
-            tokio::spawn(async move {
-                let mut n = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    n += 1;
-                    let items = json!([
-                        {"sku": format!("SKU-{client}"), "quantity": n % 5 + 1, "unit_price": 100 + n},
-                        {"sku": "EXTRA", "quantity": 1, "unit_price": 7},
-                    ]);
-                    let body = json!({"user_id": buyer, "items": items});
-                    let resp = api.post_json("/api/v1/orders", &body).await;
-                    assert_eq!(resp.status(), 201, "orderly keeps taking orders");
-                    let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-                    acked.lock().unwrap().push((id, Instant::now()));
-                }
-            })
-        })
+        .map(|client| order_load(&app, buyer, client, &stop, &acked))
         .collect();
-    while acked.lock().unwrap().len() < 300 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        || acked.lock().unwrap().len() >= 300,
+        "300 orders acknowledged",
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("orderly-backup.db");
@@ -52,17 +39,19 @@ async fn a_backup_under_write_load_holds_every_acknowledged_order_and_restores()
     let (code, _, stderr) =
         orderly_command(&app.database_url(), &["backup", backup.to_str().unwrap()]).await;
     let ended = Instant::now();
-    // Orders acknowledged after the backup, which a restore drops.
-    while acked
-        .lock()
-        .unwrap()
-        .last()
-        .is_none_or(|(_, at)| *at < ended)
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let acked = stop_load(&stop, workers, acked).await;
     assert_eq!(code, Some(0), "orderly backup failed: {stderr}");
+    let copy = open(&backup).await;
+    let newest_in_backup = copy.scalar("SELECT MAX(id) FROM orders").await;
+    // An order newer than the backup, which a restore must drop.
+    let newer = || {
+        acked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(id, _)| *id > newest_in_backup)
+    };
+    until(newer, "an order acknowledged after the backup").await;
+    let acked = stop_load(&stop, workers, acked).await;
     let before: Vec<i64> = acked
         .iter()
         .filter(|(_, at)| *at < began)
@@ -72,16 +61,10 @@ async fn a_backup_under_write_load_holds_every_acknowledged_order_and_restores()
         .iter()
         .filter(|(_, at)| (began..ended).contains(at))
         .count();
-    let after: Vec<i64> = acked
-        .iter()
-        .filter(|(_, at)| *at >= ended)
-        .map(|(id, _)| *id)
-        .collect();
     assert!(during > 0, "no order was acknowledged while the backup ran");
 
     // The backup alone: one file, intact, every order acknowledged before it.
     assert!(!PathBuf::from(format!("{}-wal", backup.display())).exists());
-    let copy = open(&backup).await;
     let DbPool::Sqlite(pool) = &copy else {
         unreachable!()
     };
@@ -130,25 +113,68 @@ async fn a_backup_under_write_load_holds_every_acknowledged_order_and_restores()
             .status(),
         200
     );
-    let first_after = after[0];
+    // Exactly the backup's orders: none acknowledged after its snapshot.
+    let restored = open(&live).await;
     assert_eq!(
-        app.get(&format!("/api/v1/orders/{first_after}"))
-            .await
-            .status(),
+        restored.scalar("SELECT COUNT(*) FROM orders").await,
+        orders_in_backup
+    );
+    let newest = acked.iter().map(|(id, _)| *id).max().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/orders/{newest}")).await.status(),
         404
     );
 
     println!(
         "backup: {} ms under load from {CLIENTS} clients; {bytes} bytes, {orders_in_backup} orders; \
-         {} orders acknowledged before it, {during} while it ran, {} after",
+         {} orders acknowledged before it, {during} while it ran, {} in all",
         (ended - began).as_millis(),
         before.len(),
-        after.len()
+        acked.len()
     );
 }
 
-/// The tests' own pool on a SQLite file, read-only.
-async fn open(path: &std::path::Path) -> DbPool {
+/// A client creating orders (two items each) one after another until
+/// `stop`, recording each order acknowledged and when.
+fn order_load(
+    api: &Api,
+    buyer: i64,
+    client: usize,
+    stop: &Arc<AtomicBool>,
+    acked: &Acked,
+) -> tokio::task::JoinHandle<()> {
+    let (api, stop, acked) = (api.clone(), stop.clone(), acked.clone());
+    tokio::spawn(async move {
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            let items = json!([
+                {"sku": format!("SKU-{client}"), "quantity": n % 5 + 1, "unit_price": 100 + n},
+                {"sku": "EXTRA", "quantity": 1, "unit_price": 7},
+            ]);
+            let body = json!({"user_id": buyer, "items": items});
+            let resp = api.post_json("/api/v1/orders", &body).await;
+            assert_eq!(resp.status(), 201, "orderly keeps taking orders");
+            let id = resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+            acked.lock().unwrap().push((id, Instant::now()));
+        }
+    })
+}
+
+/// Waits until `done` holds, within 10 s.
+async fn until(done: impl Fn() -> bool, what: &str) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no {what} within 10 s");
+}
+
+/// The tests' own pool on a SQLite file, read-only (after a restore, a
+/// new one: the test's first pool knew the replaced file's log).
+async fn open(path: &Path) -> DbPool {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .read_only(true);
@@ -156,6 +182,6 @@ async fn open(path: &std::path::Path) -> DbPool {
         .max_connections(1)
         .connect_with(options)
         .await
-        .expect("the backup opens");
+        .expect("the database opens");
     DbPool::Sqlite(pool)
 }

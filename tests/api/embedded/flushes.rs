@@ -1,12 +1,14 @@
 //! What `--sqlite-synchronous` promises, seen from outside the process:
 //! `strace` attaches to a running orderly and records its writes to the
-//! log (`orderly.db-wal`), its flushes of it (`fsync`, `fdatasync`) and
-//! the responses it sends. Under `full`, no 201 leaves before the log
-//! holding its write is flushed, and writes that waited together share one
-//! flush; under `normal`, the log is never flushed at commit.
+//! log (`orderly.db-wal`), its flushes of it (`fsync`, `fdatasync`), and
+//! the requests it reads and the responses it sends on each socket. Under
+//! `full`, every 201 leaves after a write to the log and a flush that both
+//! came after its request was read, and writes that waited together share
+//! one flush; under `normal`, the log is never flushed at commit.
 //!
 //! Needs Debian's `strace` (`.ci/run` installs it: `scripts/ensure-strace.sh`).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -32,8 +34,10 @@ async fn under_full_every_201_leaves_after_the_flush_of_its_batch() {
     let seen = trace_creates("full").await;
     assert_eq!(seen.acks, ONE_BY_ONE + TOGETHER, "{seen:?}");
     assert_eq!(
-        seen.acked_unflushed, 0,
-        "201s sent before their flush: {seen:?}"
+        seen.acked_unflushed,
+        0,
+        "201s sent before their flush: {seen:?}\n{}",
+        seen.first_unflushed.as_deref().unwrap_or_default()
     );
     // One flush per batch that wrote: one per lone write, one for the rest.
     assert!(seen.flushes > ONE_BY_ONE, "{seen:?}");
@@ -54,16 +58,29 @@ async fn under_normal_the_log_is_not_flushed_at_commit() {
 }
 
 /// What the trace showed.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Seen {
     /// 201 responses sent.
     acks: usize,
-    /// 201 responses sent while the log held writes not yet flushed.
+    /// 201 responses sent without a write to the log and its flush after
+    /// their request was read.
     acked_unflushed: usize,
     /// Flushes of the log.
     flushes: usize,
+    /// The trace up to the first 201 counted unflushed, to show why.
+    first_unflushed: Option<String>,
     /// Commits, as orderly's `/metrics` counts them.
     batches: usize,
+}
+
+impl std::fmt::Debug for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} 201s ({} unflushed), {} flushes, {} batches",
+            self.acks, self.acked_unflushed, self.flushes, self.batches
+        )
+    }
 }
 
 /// Creates users under `strace`, one by one and then many at once, on
@@ -111,43 +128,82 @@ async fn trace_creates(synchronous: &str) -> Seen {
     seen
 }
 
-/// Walks the trace in order: a write to the log makes it unflushed, a
-/// finished flush of it makes it flushed, and each 201 sent is counted
-/// against the state of the log at that moment.
+/// Walks the trace in order, following each request from when orderly
+/// read it (on its socket) to its 201: the request counts as flushed if a
+/// write to the log came after it was read, and a finished flush of the
+/// log after that write, before its 201 left. A 201 sent before any write
+/// (an answer before the commit) or before the flush counts as unflushed.
 fn read_trace(trace: &str) -> Seen {
     let mut seen = Seen::default();
-    let mut unflushed = false;
-    for line in trace.lines() {
-        let on_log = line.contains("-wal>");
-        let call = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .split('(')
-            .next()
-            .unwrap_or_default();
-        let resumed = line.contains("<... ");
-        if on_log && call == "pwrite64" {
-            unflushed = true;
-        }
-        let flush_done =
-            (on_log && (call == "fsync" || call == "fdatasync") && !line.contains("<unfinished"))
-                || (resumed
-                    && (line.contains("<... fsync resumed>")
-                        || line.contains("<... fdatasync resumed>")));
-        if flush_done && !line.contains("= -1") {
+    // Per socket with a request read: (log written since, flushed since).
+    let mut requests: HashMap<String, (bool, bool)> = HashMap::new();
+    // Flushes of the log begun and not yet finished, by thread.
+    let mut flushing: HashSet<String> = HashSet::new();
+    // Reads of a socket begun and not yet finished, by thread.
+    let mut reading: HashMap<String, String> = HashMap::new();
+    let lines: Vec<&str> = trace.lines().collect();
+    for (at, line) in lines.iter().enumerate() {
+        let mut words = line.split_whitespace();
+        let thread = words.next().unwrap_or_default().to_owned();
+        let rest = words.collect::<Vec<_>>().join(" ");
+        let call = rest.split('(').next().unwrap_or_default();
+        let returned = rest.rsplit_once("= ").map(|(_, r)| r.trim());
+        let ok = returned.is_some_and(|r| !r.starts_with('-'));
+        let on_log = first_fd(&rest).is_some_and(|fd| fd.ends_with("-wal"));
+        let flush = ["fsync", "fdatasync"].contains(&call);
+        let socket = first_fd(&rest).filter(|fd| fd.starts_with("socket:"));
+        let read = call == "read" || call == "recvfrom";
+        if read && rest.contains("<unfinished") {
+            if let Some(socket) = socket {
+                reading.insert(thread, socket.to_owned());
+            }
+        } else if read && ok {
+            if let Some(socket) = socket {
+                requests.insert(socket.to_owned(), (false, false));
+            }
+        } else if rest.starts_with("<... read resumed>")
+            || rest.starts_with("<... recvfrom resumed>")
+        {
+            if let Some(socket) = reading.remove(&thread).filter(|_| ok) {
+                requests.insert(socket, (false, false));
+            }
+        } else if call == "pwrite64" && on_log {
+            for state in requests.values_mut() {
+                *state = (true, false);
+            }
+        } else if flush && on_log && rest.contains("<unfinished") {
+            flushing.insert(thread);
+        } else if (flush && on_log && ok)
+            || (rest.starts_with("<... fsync resumed>")
+                || rest.starts_with("<... fdatasync resumed>"))
+                && ok
+                && flushing.remove(&thread)
+        {
             seen.flushes += 1;
-            unflushed = false;
-        }
-        let sends = ["write", "writev", "sendto", "sendmsg"].contains(&call);
-        if sends && line.contains("HTTP/1.1 201") {
+            for state in requests.values_mut() {
+                state.1 |= state.0;
+            }
+        } else if ["write", "writev", "sendto", "sendmsg"].contains(&call)
+            && rest.contains("HTTP/1.1 201")
+        {
             seen.acks += 1;
-            if unflushed {
+            let socket = first_fd(&rest).unwrap_or_default();
+            if requests.remove(socket) != Some((true, true)) {
                 seen.acked_unflushed += 1;
+                let around = lines[at.saturating_sub(40)..=at].join("\n");
+                seen.first_unflushed.get_or_insert(around);
             }
         }
     }
     seen
+}
+
+/// What `strace -y` shows of a call's first argument, a file descriptor:
+/// `9<socket:[1234]>` gives `socket:[1234]`.
+fn first_fd(call: &str) -> Option<&str> {
+    let args = call.split_once('(')?.1;
+    let shown = args.split_once('<')?.1;
+    Some(shown.split_once('>')?.0)
 }
 
 /// `strace` attached to a running process and all its threads.
@@ -163,7 +219,7 @@ impl Strace {
             .arg(trace_file)
             .args([
                 "-e",
-                "trace=pwrite64,fsync,fdatasync,write,writev,sendto,sendmsg",
+                "trace=read,recvfrom,pwrite64,fsync,fdatasync,write,writev,sendto,sendmsg",
             ])
             .args(["-p", &pid.to_string()])
             .stdin(Stdio::null())

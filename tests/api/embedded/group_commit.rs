@@ -1,6 +1,8 @@
 //! Writes that wait together are committed together, each in a savepoint of
-//! its own: a conflict, an unknown user or a stale ETag fails only its own
-//! request, and every neighbour in the batch is kept and acknowledged.
+//! its own: a conflict, an unknown user, a stale ETag, or an order whose
+//! second item the database refuses (after its order row and first item
+//! were written) fails only its own request, leaving nothing of it, and
+//! every neighbour in the batch is kept and acknowledged.
 
 use futures::future::join_all;
 use reqwest::Method;
@@ -19,6 +21,14 @@ async fn writes_waiting_together_commit_in_one_batch_and_fail_only_alone() {
     let app = OrderlyProcess::start(Backend::Sqlite, &[]).await;
     let buyer = app.a_user().await;
     let stale = r#""not-the-current-version""#;
+    // A fault from outside: the database refuses one SKU, so that order
+    // fails at its second item, after two of its rows are written.
+    app.db_pool
+        .execute(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON order_items WHEN NEW.sku = 'BOOM'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .await;
     let (batches, batched) = (
         metric(&app, BATCHES).await,
         metric(&app, BATCHED_WRITES).await,
@@ -55,6 +65,12 @@ async fn writes_waiting_together_commit_in_one_batch_and_fail_only_alone() {
             send(&app, Method::POST, "/api/v1/orders", body, None),
         ));
     }
+    let items = json!([{"sku": "FINE", "quantity": 1, "unit_price": 5}, {"sku": "BOOM", "quantity": 1, "unit_price": 5}]);
+    let body = json!({"user_id": buyer, "items": items});
+    requests.push((
+        "refused midway",
+        send(&app, Method::POST, "/api/v1/orders", body, None),
+    ));
     for _ in 0..4 {
         let patch = json!({"name": "Stale"});
         let path = format!("/api/v1/users/{buyer}");
@@ -87,12 +103,18 @@ async fn writes_waiting_together_commit_in_one_batch_and_fail_only_alone() {
     assert_eq!(count("order", 201), 8, "{statuses:?}");
     assert_eq!(count("unknown user", 422), 8, "{statuses:?}");
     assert_eq!(count("stale ETag", 412), 4, "{statuses:?}");
+    assert_eq!(count("refused midway", 500), 1, "{statuses:?}");
 
     // Every acknowledged write is there, and nothing of a refused one.
     let db = &app.db_pool;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM users").await, 1 + 16 + 1);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM orders").await, 8);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM order_items").await, 8);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM order_items WHERE sku = 'FINE'")
+            .await,
+        0
+    );
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM users WHERE name = 'Stale'")
             .await,
@@ -101,7 +123,7 @@ async fn writes_waiting_together_commit_in_one_batch_and_fail_only_alone() {
     db.assert_every_order_whole().await;
 
     // All of them in one commit: the 25 writes kept and the 4 that
-    // changed nothing (the stale ETags) answered after it; the 15 refused
+    // changed nothing (the stale ETags) answered after it; the 16 refused
     // ones rolled back to their savepoints and answered at once.
     assert_eq!(metric(&app, BATCHES).await - batches, 1.0);
     assert_eq!(metric(&app, BATCHED_WRITES).await - batched, 29.0);

@@ -26,10 +26,11 @@ async fn metric(api: &Api, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Waits until `n` writes wait for the SQLite writer (as `/metrics` tells).
+/// Waits until `n` writes wait for the SQLite writer (as `/metrics` tells),
+/// within 4 s: the writer waits 5 s for the test's lock before it refuses.
 async fn until_writes_wait(api: &Api, n: usize) {
     let waiting = r#"orderly_db_waiting{pool="sqlite_writer"}"#;
-    for _ in 0..500 {
+    for _ in 0..200 {
         if metric(api, waiting).await as usize >= n {
             return;
         }
