@@ -48,8 +48,9 @@ enum Command {
         action: KeysCommand,
     },
     /// Write a consistent copy of the live SQLite database to PATH while
-    /// the service keeps serving (restore: stop orderly, copy the backup
-    /// over the database file, start it).
+    /// the service keeps serving (restore: stop orderly, delete the
+    /// database's -wal and -shm files, copy the backup over the database
+    /// file, start orderly).
     Backup(BackupArgs),
 }
 

@@ -26,12 +26,15 @@ pub struct DatabaseSettings {
     pub url: String,
 
     /// Most database connections the service keeps open for requests that
-    /// need one of their own (PostgreSQL: transactions; SQLite: readers, at most 4).
+    /// need one of their own (PostgreSQL: transactions; SQLite: readers kept
+    /// open, at most 4; writes go to one writer thread).
     #[arg(long = "pool-size", value_name = "N", env = "ORDERLY_POOL_SIZE", default_value_t = 16, global = true,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pool_size: u32,
 
-    /// How long a request waits for a free database connection before 503, in milliseconds.
+    /// How long a request waits for a free database connection before 503,
+    /// in milliseconds (SQLite: how long a write may wait behind whole
+    /// batches of other writes; 0 = never behind a second batch).
     #[arg(long = "pool-timeout-ms", env = "ORDERLY_POOL_TIMEOUT_MS", default_value = "5000",
           value_name = "MS", value_parser = millis, global = true)]
     pub pool_timeout: Duration,
