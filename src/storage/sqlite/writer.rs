@@ -23,7 +23,7 @@
 //! its steps, and ends with its batch.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,7 @@ use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
 
 use super::session::{self, Session};
+use crate::storage::health::Counted;
 use crate::storage::{ConnectionStats, NotRun, StoreError, StoreResult, Unsettled};
 
 /// Most jobs in one batch.
@@ -64,7 +65,8 @@ pub(super) struct Writer {
 #[derive(Default)]
 struct State {
     queued: AtomicUsize,
-    writing: AtomicBool,
+    /// 1 while a batch is open.
+    writing: AtomicUsize,
     /// Batches begun so far; the number of the latest.
     batches: AtomicU64,
 }
@@ -96,13 +98,7 @@ impl Writer {
         let (answer, answered) = oneshot::channel();
         let waited = self.waiting();
         self.send(Box::new(move |conn, batch| {
-            let conn = match waited.turn(conn, &answer, batch) {
-                Ok(conn) => conn,
-                Err(refused) => {
-                    refused.map(|e| answer.send(Err(e)));
-                    return None;
-                }
-            };
+            let (conn, answer) = waited.turn(conn, answer, batch)?;
             match work(conn) {
                 Ok(value) => Some(Box::new(move |committed: StoreResult<()>| {
                     let _ = answer.send(committed.map(|()| value));
@@ -122,13 +118,7 @@ impl Writer {
         let (session, inbox, started) = Session::new();
         let waited = self.waiting();
         self.send(Box::new(move |conn, batch| {
-            let conn = match waited.turn(conn, &started, batch) {
-                Ok(conn) => conn,
-                Err(refused) => {
-                    refused.map(|e| started.send(Err(e)));
-                    return None;
-                }
-            };
+            let (conn, started) = waited.turn(conn, started, batch)?;
             let _ = started.send(Ok(()));
             session::serve(conn, &inbox)
         }))?;
@@ -152,7 +142,7 @@ impl Writer {
     }
 
     pub(super) fn stats(&self) -> ConnectionStats {
-        let writing = usize::from(self.state.writing.load(Ordering::Relaxed));
+        let writing = self.state.writing.load(Ordering::Relaxed);
         ConnectionStats {
             pool: "sqlite_writer",
             max: 1,
@@ -172,8 +162,8 @@ struct Waiting {
 }
 
 impl Waiting {
-    /// The connection, if the job is still wanted and in time; otherwise
-    /// the error to answer (`None` when nobody waits for one). A job that
+    /// The connection and the job's answer, if the job is still wanted and
+    /// in time; otherwise `None`, the refusal answered (if anyone waits). A job that
     /// joins the batch running when it was sent, or the next one, waited
     /// behind no whole batch: it always runs, whatever the limit (so `0`
     /// means "never wait behind another batch"). One that waited through
@@ -181,21 +171,23 @@ impl Waiting {
     fn turn<'c, T>(
         &self,
         conn: Result<&'c Connection, StoreError>,
-        answer: &oneshot::Sender<StoreResult<T>>,
+        answer: oneshot::Sender<StoreResult<T>>,
         batch: u64,
-    ) -> Result<&'c Connection, Option<StoreError>> {
-        let conn = conn.map_err(Some)?;
-        if answer.is_closed() {
+    ) -> Option<(&'c Connection, oneshot::Sender<StoreResult<T>>)> {
+        let refused = match conn {
             // The request was cancelled while it waited: nothing to run for.
-            return Err(None);
-        }
-        if batch > self.batch_then + 1 && self.since.elapsed() > self.limit {
-            return Err(Some(StoreError::unavailable(
-                Unsettled::NotRun(NotRun::Refused),
-                "waited longer than --pool-timeout-ms for its turn to write",
-            )));
-        }
-        Ok(conn)
+            Ok(_) if answer.is_closed() => return None,
+            Ok(_) if batch > self.batch_then + 1 && self.since.elapsed() > self.limit => {
+                StoreError::unavailable(
+                    Unsettled::NotRun(NotRun::Refused),
+                    "waited longer than --pool-timeout-ms for its turn to write",
+                )
+            }
+            Ok(conn) => return Some((conn, answer)),
+            Err(e) => e,
+        };
+        let _ = answer.send(Err(refused));
+        None
     }
 }
 
@@ -215,7 +207,7 @@ fn write_batches(conn: &Connection, queue: &mpsc::Receiver<Job>, state: &State) 
         job
     };
     while let Ok(first) = queue.recv().map(take) {
-        let _writing = Raised::on(&state.writing);
+        let _writing = Counted::enter(&state.writing);
         let batch = state.batches.fetch_add(1, Ordering::Relaxed) + 1;
         if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
             // Another process held the lock past the busy timeout: the jobs
@@ -354,22 +346,6 @@ fn copied(e: &rusqlite::Error) -> StoreError {
             rusqlite::Error::SqliteFailure(*failure, message.clone()).into()
         }
         other => StoreError::unavailable(Unsettled::MayHaveRun, other.to_string()),
-    }
-}
-
-/// Sets a flag until dropped.
-struct Raised<'a>(&'a AtomicBool);
-
-impl<'a> Raised<'a> {
-    fn on(flag: &'a AtomicBool) -> Self {
-        flag.store(true, Ordering::Relaxed);
-        Self(flag)
-    }
-}
-
-impl Drop for Raised<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
     }
 }
 

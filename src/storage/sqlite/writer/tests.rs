@@ -75,11 +75,16 @@ impl Fixture {
         })
     }
 
-    /// Waits until `n` jobs wait behind the gate.
+    /// Waits until `n` jobs wait behind the gate, as the writer's own
+    /// count of queued jobs says (the gauge `/metrics` shows), within 5 s.
     async fn until_queued(&self, n: usize) {
-        while self.writer.stats().waiting < n {
+        for _ in 0..5000 {
+            if self.writer.stats().waiting >= n {
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        panic!("{n} jobs never queued behind the gate");
     }
 }
 
