@@ -7,8 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use std::path::Path;
 
-use crate::config::{CommonSettings, DatabaseTarget, KeysCommand};
-use crate::domain::ApiKey;
+use crate::app::events::PrivateReceivers;
+use crate::config::{CommonSettings, DatabaseTarget, KeysCommand, WebhooksCommand};
+use crate::domain::{ApiKey, Cursor, Endpoint, NewEndpoint, PageRequest};
 use crate::startup::open_app;
 use crate::storage;
 
@@ -57,6 +58,79 @@ pub async fn keys(settings: &CommonSettings, action: &KeysCommand) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// `orderly webhooks`: endpoints from the command line. Every instance on
+/// the database delivers to an endpoint added here within a second.
+pub async fn webhooks(settings: &CommonSettings, action: &WebhooksCommand) -> anyhow::Result<()> {
+    let mut app = open_app(settings).await?;
+    match action {
+        WebhooksCommand::Add {
+            url,
+            events,
+            allow_private,
+        } => {
+            app.allow_private_receivers(PrivateReceivers(*allow_private));
+            let new = NewEndpoint {
+                url: url.clone(),
+                event_types: events.clone().map(|mut types| {
+                    types.sort();
+                    types.dedup();
+                    types
+                }),
+            };
+            let (endpoint, secret) = app.add_webhook(new).await?;
+            // Id and secret alone on standard output, for scripts.
+            println!("{} {}", endpoint.id, secret.expose());
+            eprintln!(
+                "added webhook endpoint {} for {} ({}); its secret is shown only this once, so store it now",
+                endpoint.id,
+                endpoint.url,
+                subscribed(&endpoint)
+            );
+        }
+        WebhooksCommand::List => {
+            let mut lines = vec![format!(
+                "{:>6}  {:<8}  {:>8}  {:<20}  {:<40}  URL",
+                "ID", "STATE", "FAILURES", "CREATED", "EVENTS"
+            )];
+            let mut page = PageRequest::default();
+            loop {
+                let endpoints = app.webhooks(&page).await?;
+                let more = endpoints.len() > usize::from(page.limit.get());
+                for endpoint in endpoints.iter().take(usize::from(page.limit.get())) {
+                    lines.push(format!(
+                        "{:>6}  {:<8}  {:>8}  {:<20}  {:<40}  {}",
+                        endpoint.id,
+                        if endpoint.enabled { "enabled" } else { "disabled" },
+                        endpoint.failures,
+                        time(Some(endpoint.created_at)),
+                        subscribed(endpoint),
+                        endpoint.url
+                    ));
+                }
+                match (more, endpoints.get(usize::from(page.limit.get()) - 1)) {
+                    (true, Some(last)) => page.after = Some(Cursor { after_id: last.id }),
+                    _ => break,
+                }
+            }
+            println!("{}", lines.join("\n"));
+        }
+        WebhooksCommand::Remove { id } => {
+            app.remove_webhook(*id)
+                .await
+                .with_context(|| format!("could not remove webhook endpoint {id}"))?;
+            eprintln!("removed webhook endpoint {id} and its deliveries");
+        }
+    }
+    Ok(())
+}
+
+fn subscribed(endpoint: &Endpoint) -> String {
+    match &endpoint.event_types {
+        None => "every event type".into(),
+        Some(types) => types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","),
+    }
 }
 
 /// `orderly backup PATH`: a consistent copy of the live SQLite database.

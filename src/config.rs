@@ -14,14 +14,16 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::domain::{KeyName, Role};
+use crate::domain::{EndpointUrl, EventType, KeyName, Role};
 
 mod database;
+mod events;
 mod http;
 
 pub use database::{
     DatabaseSettings, DatabaseTarget, PostgresSettings, ReplicaSettings, SqliteSynchronous,
 };
+pub use events::EventSettings;
 pub use http::{BindAddress, HttpSettings};
 
 #[derive(Debug, Parser)]
@@ -47,6 +49,13 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Add, list and remove webhook endpoints (in the database every
+    /// instance reads); events are delivered to them, signed per Standard
+    /// Webhooks.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksCommand,
+    },
     /// Write a consistent copy of the live SQLite database to PATH while
     /// the service keeps serving (restore: stop orderly, delete the
     /// database's -wal and -shm files, copy the backup over the database
@@ -68,6 +77,7 @@ pub enum Task {
     Serve(Box<Settings>),
     Migrate(CommonSettings, MigrateArgs),
     Keys(CommonSettings, KeysCommand),
+    Webhooks(CommonSettings, WebhooksCommand),
     Backup(CommonSettings, BackupArgs),
 }
 
@@ -78,6 +88,7 @@ impl Cli {
             Some(Command::Serve(serve)) => Task::Serve(Box::new(Settings::of(self.common, serve))),
             Some(Command::Migrate(how)) => Task::Migrate(self.common, how),
             Some(Command::Keys { action }) => Task::Keys(self.common, action),
+            Some(Command::Webhooks { action }) => Task::Webhooks(self.common, action),
             Some(Command::Backup(to)) => Task::Backup(self.common, to),
         }
     }
@@ -110,6 +121,41 @@ pub enum KeysCommand {
     /// closed, even with every key revoked; with no key left after this,
     /// it runs open again where serving allows anonymous access (loopback).
     ForgetRevoked,
+}
+
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum WebhooksCommand {
+    /// Add an endpoint; print its id and its signing secret (`whsec_...`),
+    /// shown this once. It receives the events committed from now on.
+    Add {
+        /// Where to POST each event: an http or https URL.
+        #[arg(long = "url", id = "endpoint_url", value_name = "URL", value_parser = endpoint_url)]
+        url: EndpointUrl,
+        /// Only these event types, comma-separated (every type when left
+        /// out): user.created, user.updated, user.deleted, order.created,
+        /// order.status_changed.
+        #[arg(long, value_name = "TYPE,...", value_delimiter = ',', value_parser = event_type)]
+        events: Option<Vec<EventType>>,
+        /// Allow a receiver on this machine or a private network (see
+        /// `orderly --help`).
+        #[arg(long = "webhooks-allow-private", env = "ORDERLY_WEBHOOKS_ALLOW_PRIVATE")]
+        allow_private: bool,
+    },
+    /// List the endpoints: id, state, failures in a row, events, URL.
+    List,
+    /// Remove an endpoint and its deliveries.
+    Remove {
+        /// The endpoint's id, as `webhooks list` shows it.
+        id: i64,
+    },
+}
+
+fn endpoint_url(text: &str) -> Result<EndpointUrl, String> {
+    EndpointUrl::parse(text)
+}
+
+fn event_type(text: &str) -> Result<EventType, String> {
+    EventType::parse(text)
 }
 
 /// How `orderly migrate` goes about it.
@@ -146,6 +192,8 @@ struct ServeSettings {
     http: HttpSettings,
     #[command(flatten)]
     replicas: ReplicaSettings,
+    #[command(flatten)]
+    events: EventSettings,
     /// How often stored idempotent responses older than 24 hours are purged, in milliseconds.
     #[arg(long = "key-purge-interval-ms", env = "ORDERLY_KEY_PURGE_INTERVAL_MS",
           default_value = "600000", value_name = "MS", value_parser = positive_millis, help_heading = "Database")]
@@ -160,6 +208,7 @@ pub struct Settings {
     pub replicas: ReplicaSettings,
     pub http: HttpSettings,
     pub logging: LogSettings,
+    pub events: EventSettings,
     /// How often expired idempotency keys are purged.
     pub key_purge_interval: Duration,
 }
@@ -172,6 +221,7 @@ impl Settings {
             replicas: serve.replicas,
             http: serve.http,
             logging: common.logging,
+            events: serve.events,
             key_purge_interval: serve.key_purge_interval,
         }
     }

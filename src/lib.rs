@@ -14,3 +14,4 @@ pub mod http;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;

@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
         Task::Serve(settings) => serve(&settings).await,
         Task::Migrate(settings, how) => migrate(&settings, how).await,
         Task::Keys(settings, action) => orderly::admin::keys(&settings, &action).await,
+        Task::Webhooks(settings, action) => orderly::admin::webhooks(&settings, &action).await,
         Task::Backup(settings, to) => orderly::admin::backup(&settings, &to.path).await,
     };
     // The log's last lines first, then the error that ends it.

@@ -10,10 +10,14 @@ use std::future::IntoFuture;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::app::events::PrivateReceivers;
 use crate::app::App;
-use crate::config::{CommonSettings, DatabaseTarget, MigrateArgs, ReplicaSettings, Settings};
+use crate::config::{
+    CommonSettings, DatabaseTarget, EventSettings, MigrateArgs, ReplicaSettings, Settings,
+};
 use crate::http::router;
 use crate::storage;
+use crate::webhooks::Dispatcher;
 
 /// A bound, migrated, ready-to-serve application.
 pub struct Application {
@@ -22,6 +26,7 @@ pub struct Application {
     app: Arc<App>,
     key_purge_interval: Duration,
     shutdown_timeout: Duration,
+    events: EventSettings,
 }
 
 impl Application {
@@ -41,7 +46,9 @@ impl Application {
         let anonymous_allowed = http.anonymous_allowed_on(bound);
         let stores =
             storage::open(&settings.database, &settings.postgres, &settings.replicas).await?;
-        let app = Arc::new(load_app(stores, anonymous_allowed).await?);
+        let mut app = load_app(stores, anonymous_allowed).await?;
+        app.allow_private_receivers(PrivateReceivers(settings.events.allow_private));
+        let app = Arc::new(app);
         if app.access().is_open() && !anonymous_allowed {
             anyhow::bail!(
                 "refusing to serve on {bound} without API keys: create one with \
@@ -55,6 +62,7 @@ impl Application {
             app,
             key_purge_interval: settings.key_purge_interval,
             shutdown_timeout: http.shutdown_timeout,
+            events: settings.events.clone(),
         })
     }
 
@@ -81,6 +89,18 @@ impl Application {
             self.key_purge_interval,
         ));
         let key_refresher = tokio::spawn(refresh_api_keys(self.app.clone()));
+        let event_purger = tokio::spawn(purge_old_events(
+            self.app.clone(),
+            self.events.retention(),
+            self.key_purge_interval,
+        ));
+        let dispatcher = match Dispatcher::new(self.app.webhook_store(), &self.events) {
+            Ok(dispatcher) => tokio::spawn(dispatcher.run()),
+            Err(e) => {
+                tracing::error!(error = %e, "webhook deliveries cannot start");
+                tokio::spawn(std::future::pending())
+            }
+        };
         let (draining, drain_started) = tokio::sync::oneshot::channel();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -102,7 +122,7 @@ impl Application {
         };
         // Wait for the purge to stop too, so the stores (and their
         // connections) are gone when this returns.
-        for task in [purger, key_refresher] {
+        for task in [purger, key_refresher, event_purger, dispatcher] {
             task.abort();
             let _ = task.await;
         }
@@ -120,6 +140,20 @@ async fn purge_expired_keys(app: Arc<App>, every: Duration) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
             Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
+        }
+    }
+}
+
+/// Deletes events past their retention now and then, beside the requests.
+async fn purge_old_events(app: Arc<App>, retention: chrono::Duration, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match app.purge_old_events(retention).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged events past their retention"),
+            Err(e) => tracing::warn!(error = %e, "could not purge old events"),
         }
     }
 }

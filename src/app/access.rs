@@ -45,6 +45,15 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// Whether the caller may manage the service (webhook endpoints): an
+    /// admin key, or anyone where the API runs open.
+    pub fn may_administer(self) -> bool {
+        match self {
+            Self::Anonymous => true,
+            Self::Key { role, .. } => role.may_write(),
+        }
+    }
+
     /// Whose idempotency keys the request's key is among.
     pub fn idempotency_owner(self) -> i64 {
         match self {
@@ -75,6 +84,8 @@ pub enum Denied {
     Unknown,
     #[error("this API key may only read")]
     ReadOnly,
+    #[error("managing webhook endpoints needs an admin API key")]
+    NotAdmin,
 }
 
 /// When a key was last used and last recorded, in Unix seconds (0: not yet).

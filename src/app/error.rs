@@ -26,6 +26,8 @@ pub enum AppError {
     KeyReused,
     #[error("a request with this Idempotency-Key is still running; retry shortly")]
     KeyInFlight,
+    #[error("webhook receivers on this machine or a private network are refused (server-side request forgery); start orderly with --webhooks-allow-private to allow them")]
+    PrivateReceiver,
     /// The database did not settle the work: what is known of it (did it
     /// run?) and what the server said, kept for the log; whether it is
     /// tried again is the retry policy's (`storage::retry`).

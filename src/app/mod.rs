@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use crate::domain::IdempotencyKey;
 use crate::storage::{
-    ConnectionStats, Health, OrderStore, ReadStats, SessionStoreFailures, Stores, UserStore,
-    Written,
+    ConnectionStats, EventStore, Health, OrderStore, ReadStats, SessionStoreFailures, Stores,
+    UserStore, WebhookStore, Written,
 };
 
 pub mod access;
 pub mod error;
+pub mod events;
 mod floors;
 pub mod idempotency;
 pub mod orders;
@@ -43,6 +44,9 @@ pub struct App {
     access: Access,
     floors: floors::Floors,
     health: Arc<dyn Health>,
+    events: Arc<dyn EventStore>,
+    webhooks: Arc<dyn WebhookStore>,
+    private_receivers: events::PrivateReceivers,
 }
 
 impl App {
@@ -57,7 +61,15 @@ impl App {
             access: Access::load(stores.api_keys, anonymous_allowed).await?,
             floors: floors::Floors::new(stores.session_store),
             health: stores.health,
+            events: stores.events,
+            webhooks: stores.webhooks,
+            private_receivers: events::PrivateReceivers(false),
         })
+    }
+
+    /// The webhook bookkeeping, for the dispatcher (`crate::webhooks`).
+    pub fn webhook_store(&self) -> Arc<dyn WebhookStore> {
+        self.webhooks.clone()
     }
 
     /// Access control: who a request is from, and the API keys.

@@ -60,7 +60,7 @@ impl App {
         }
         let moved = self
             .orders
-            .set_status_if_unchanged(id, current.version(), &to)
+            .set_status_if_unchanged(id, current.version(), &current.status, &to)
             .await?;
         if let Some(moved) = self.floors.after(caller, moved).await {
             return Ok(moved);

@@ -5,13 +5,16 @@
 
 pub mod api_key;
 pub mod digits;
+pub mod event;
 pub mod idempotency_key;
 pub mod order;
 pub mod page;
 pub mod user;
 pub mod version;
+pub mod webhook;
 
 pub use api_key::{ActiveKey, ApiKey, KeyDigest, KeyName, NewSecret, Role};
+pub use event::{Change, Event, EventId, EventType, FeedPosition};
 pub use idempotency_key::{IdempotencyKey, SavedResponse, Scope};
 pub use order::{
     Currency, LineItem, NewOrder, Order, OrderStatus, Quantity, Sku, StoredItem, UnitPrice,
@@ -19,6 +22,9 @@ pub use order::{
 pub use page::{Cursor, Limit, PageRequest};
 pub use user::{Email, NewUser, User, UserName, UserPatch};
 pub use version::{Precondition, Version};
+pub use webhook::{
+    Delivery, DeliveryState, Endpoint, EndpointUrl, NewEndpoint, WebhookSecret,
+};
 
 /// `raw` trimmed, if it is at most `max` characters and has no control
 /// characters: the rule every free-text field shares.

@@ -122,7 +122,9 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_)
             | Self::App(AppError::KeyReused)
-            | Self::App(AppError::UnknownUser) => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::App(AppError::UnknownUser | AppError::PrivateReceiver) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::App(
                 AppError::EmailTaken
                 | AppError::UserHasOrders
@@ -146,7 +148,9 @@ impl ApiError {
             Self::RequestTimeout(_) => "/problems/request-timeout",
             Self::PayloadTooLarge(_) => "/problems/payload-too-large",
             Self::UnsupportedMediaType => "/problems/unsupported-media-type",
-            Self::Validation(_) | Self::App(AppError::UnknownUser) => "/problems/validation",
+            Self::Validation(_) | Self::App(AppError::UnknownUser | AppError::PrivateReceiver) => {
+                "/problems/validation"
+            }
             Self::App(AppError::EmailTaken) => "/problems/email-taken",
             Self::App(
                 AppError::UserHasOrders
@@ -249,7 +253,7 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {
         match denied {
-            Denied::ReadOnly => Self::Forbidden(denied),
+            Denied::ReadOnly | Denied::NotAdmin => Self::Forbidden(denied),
             _ => Self::Unauthorized(denied),
         }
     }
@@ -260,6 +264,7 @@ impl From<AppError> for ApiError {
         match e {
             // A missing user is the body's `user_id` breaking a rule.
             AppError::UnknownUser => Self::validation("user_id", e.to_string()),
+            AppError::PrivateReceiver => Self::validation("url", e.to_string()),
             e => Self::App(e),
         }
     }

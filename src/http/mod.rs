@@ -14,6 +14,7 @@ pub mod auth;
 pub mod browsers;
 pub mod deadline;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod field_reader;
 pub mod guards;
@@ -24,6 +25,7 @@ pub mod request_context;
 pub mod request_tracking;
 pub mod responses;
 pub mod users;
+pub mod webhooks;
 
 pub use error::ApiError;
 
@@ -47,7 +49,12 @@ pub fn router(app: AppState, http: &HttpSettings) -> Router {
         ))
         .routes(routes!(orders::list_for_user))
         .routes(routes!(orders::list, orders::create))
-        .routes(routes!(orders::get, orders::replace, orders::update));
+        .routes(routes!(orders::get, orders::replace, orders::update))
+        .routes(routes!(events::list))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::resend));
     let (routes, mut api) = OpenApiRouter::with_openapi(openapi::skeleton())
         .merge(api_v1)
         .routes(routes!(ops::healthz))

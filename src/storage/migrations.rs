@@ -51,6 +51,11 @@ macro_rules! embedded {
                 name: "orderly_bookkeeping_names",
                 sql: include_str!(concat!($dir, "/0005_orderly_bookkeeping_names.sql")),
             },
+            $crate::storage::migrations::Migration {
+                version: 6,
+                name: "events_and_webhooks",
+                sql: include_str!(concat!($dir, "/0006_events_and_webhooks.sql")),
+            },
         ]
     };
 }

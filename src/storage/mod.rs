@@ -15,6 +15,7 @@ use crate::config::{DatabaseSettings, DatabaseTarget, PostgresSettings, ReplicaS
 pub mod api_keys;
 pub mod consistency;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod idempotency_keys;
 pub mod migrations;
@@ -25,9 +26,11 @@ pub mod session_store;
 pub mod sqlite;
 pub mod transaction;
 pub mod users;
+pub mod webhooks;
 
 pub use api_keys::{ActiveKeys, ApiKeyStore};
 pub use consistency::{LogPosition, ReadFrom, Written};
+pub use events::EventStore;
 pub use error::{Constraint, NotRun, StoreError, StoreResult, Unavailable, Unsettled};
 pub use health::{ConnectionStats, Health, ReadStats, ReplicaStats, READY_PROBE_LIMIT};
 pub use idempotency_keys::{Claim, IdempotencyStore, StoredKey};
@@ -36,6 +39,7 @@ pub use retry::Retry;
 pub use session_store::{SessionStore, SessionStoreFailures};
 pub use transaction::{Tx, WriteTx};
 pub use users::UserStore;
+pub use webhooks::WebhookStore;
 
 /// One backend, seen through each of its traits.
 #[derive(Clone)]
@@ -45,6 +49,8 @@ pub struct Stores {
     pub idempotency_keys: Arc<dyn IdempotencyStore>,
     pub api_keys: Arc<dyn ApiKeyStore>,
     pub health: Arc<dyn Health>,
+    pub events: Arc<dyn EventStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
     /// Where callers' write positions are kept for every instance: only
     /// where replicas serve reads and `--session-store` names one.
     pub session_store: Option<Arc<dyn SessionStore>>,
@@ -56,7 +62,14 @@ pub struct Stores {
 impl Stores {
     fn of<B>(backend: B, retry: Retry) -> Self
     where
-        B: UserStore + OrderStore + IdempotencyStore + ApiKeyStore + Health + 'static,
+        B: UserStore
+            + OrderStore
+            + IdempotencyStore
+            + ApiKeyStore
+            + Health
+            + EventStore
+            + WebhookStore
+            + 'static,
     {
         let backend = Arc::new(backend);
         Self {
@@ -64,6 +77,8 @@ impl Stores {
             orders: backend.clone(),
             idempotency_keys: backend.clone(),
             api_keys: backend.clone(),
+            events: backend.clone(),
+            webhooks: backend.clone(),
             health: backend,
             session_store: None,
             retry,

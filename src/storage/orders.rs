@@ -20,12 +20,15 @@ pub trait OrderStore: Send + Sync {
     async fn create(&self, new: &NewOrder) -> StoreResult<Written<Order>>;
     /// The order with its items.
     async fn get(&self, from: ReadFrom, id: i64) -> StoreResult<Option<Order>>;
-    /// Sets the status only if the row is still at `seen`; the order as it
-    /// then is (read on the primary), or `None` when it has changed or gone.
+    /// Moves the status from `from` to `to` only if the row is still at
+    /// `seen` (where its status is `from`), with its `order.status_changed`
+    /// event; the order as it then is (read on the primary), or `None` when
+    /// it has changed or gone.
     async fn set_status_if_unchanged(
         &self,
         id: i64,
         seen: Version,
+        from: &OrderStatus,
         to: &OrderStatus,
     ) -> StoreResult<Written<Option<Order>>>;
     /// Up to `page.fetch_len()` orders with their items, by id.

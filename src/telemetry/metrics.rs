@@ -25,6 +25,9 @@ pub const DB_REPLICA_USABLE: &str = "orderly_db_replica_usable";
 pub const SESSION_STORE_FAILURES: &str = "orderly_session_store_failures_total";
 pub const LOG_LINES_DROPPED: &str = "orderly_log_lines_dropped_total";
 pub const BUILD_INFO: &str = "orderly_build_info";
+pub const WEBHOOK_DELIVERIES: &str = "orderly_webhook_deliveries_total";
+pub const WEBHOOK_DURATION: &str = "orderly_webhook_attempt_duration_seconds";
+pub const WEBHOOK_OLDEST_PENDING: &str = "orderly_webhook_oldest_pending_seconds";
 
 /// Latency buckets, in seconds: from a cached read (under a millisecond)
 /// to the default request timeout.
@@ -46,6 +49,8 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), DURATION_BUCKETS)
+            .expect("the buckets are not empty")
+            .set_buckets_for_metric(Matcher::Full(WEBHOOK_DURATION.into()), DURATION_BUCKETS)
             .expect("the buckets are not empty")
             .set_buckets_for_metric(
                 Matcher::Full(crate::storage::sqlite::BATCH_SIZE_METRIC.into()),

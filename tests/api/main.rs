@@ -10,6 +10,7 @@ mod constraints;
 mod crash;
 mod deployment;
 mod embedded;
+mod events;
 mod idempotency;
 mod instances;
 mod migrations;

@@ -62,7 +62,7 @@ async fn the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take
         app.db_pool.text(tables_named).await,
         "order_items,orderly_api_keys,orderly_idempotency_keys,orderly_migrations,orders,users"
     );
-    assert_eq!(app.db_pool.count("orderly_migrations").await, 5);
+    assert_eq!(app.db_pool.count("orderly_migrations").await, 6);
     assert_eq!(
         app.get_json("/api/v1/users/1").await["email"],
         "ada@example.com"

@@ -31,6 +31,8 @@ pub use responses::{BodyFailures, Failures, WriteFailures};
     tags(
         (name = "users", description = "Create, read, update, delete and list users."),
         (name = "orders", description = "Create orders, move them along their status machine, list them."),
+        (name = "events", description = "The feed of committed changes, in order, never skipping one."),
+        (name = "webhooks", description = "Where events are delivered, signed (Standard Webhooks); admin keys only."),
         (name = "operations", description = "Liveness, readiness, metrics and this document."),
     )
 )]

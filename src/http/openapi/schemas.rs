@@ -215,3 +215,177 @@ pub struct StatusSchema {
     #[schema(example = "ok")]
     status: String,
 }
+
+/// What an event carries: the user or the order as the API shows it after
+/// the change (a deleted user as it was).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = EventData)]
+pub enum EventDataSchema {
+    User(UserSchema),
+    Order(OrderSchema),
+}
+
+/// The kinds of change.
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventType)]
+pub enum EventTypeSchema {
+    #[serde(rename = "user.created")]
+    UserCreated,
+    #[serde(rename = "user.updated")]
+    UserUpdated,
+    #[serde(rename = "user.deleted")]
+    UserDeleted,
+    #[serde(rename = "order.created")]
+    OrderCreated,
+    #[serde(rename = "order.status_changed")]
+    OrderStatusChanged,
+}
+
+/// One committed change. The same JSON is the body of every webhook
+/// delivery, whose `webhook-id` header is the event's `id`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Event)]
+pub struct EventSchema {
+    /// Unique and stable: deduplicate on it.
+    #[schema(pattern = "^evt_[0-9a-f]{32}$", example = "evt_0f8fad5bd9cb469fa16570867728950e")]
+    id: String,
+    #[serde(rename = "type")]
+    kind: EventTypeSchema,
+    #[schema(format = DateTime, example = "2026-11-25T12:00:00.123456Z")]
+    created_at: String,
+    data: EventDataSchema,
+    /// On `order.status_changed` only: the status the order left.
+    #[schema(nullable = false)]
+    previous_status: Option<OrderStatusSchema>,
+}
+
+/// A page of the feed.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = EventPage)]
+pub struct EventPageSchema {
+    items: Vec<EventSchema>,
+    /// Pass as `after` to go on. Past the last event served; when none was,
+    /// the `after` given (null only when none was given): keep polling with
+    /// it, as the feed has no end.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+/// A new webhook endpoint.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewWebhookEndpoint)]
+pub struct NewWebhookEndpointSchema {
+    /// `http` or `https`, no credentials, at most 2000 characters. Loopback
+    /// and private addresses are refused unless orderly runs with
+    /// `--webhooks-allow-private`.
+    #[schema(max_length = 2000, example = "https://hooks.example.com/orderly")]
+    url: String,
+    /// The types to receive; every type when left out.
+    #[schema(nullable = false, min_items = 1)]
+    events: Option<Vec<EventTypeSchema>>,
+}
+
+/// A webhook endpoint.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = WebhookEndpoint)]
+pub struct WebhookEndpointSchema {
+    #[schema(minimum = 1, example = 1)]
+    id: i64,
+    url: String,
+    /// The types it receives; null for every type.
+    #[schema(required = true)]
+    events: Option<Vec<EventTypeSchema>>,
+    /// False once the receiver answered 410 Gone.
+    enabled: bool,
+    #[schema(required = true)]
+    disabled_reason: Option<String>,
+    /// Failed attempts in a row; 0 while it answers.
+    #[schema(minimum = 0)]
+    failures: i32,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// A webhook endpoint just made, with its signing secret (shown only here).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreatedWebhookEndpoint)]
+pub struct CreatedWebhookEndpointSchema {
+    #[schema(minimum = 1, example = 1)]
+    id: i64,
+    url: String,
+    #[schema(required = true)]
+    events: Option<Vec<EventTypeSchema>>,
+    enabled: bool,
+    #[schema(required = true)]
+    disabled_reason: Option<String>,
+    #[schema(minimum = 0)]
+    failures: i32,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Give it to a Standard Webhooks verifier, as it is.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/=]+$")]
+    secret: String,
+}
+
+/// A page of webhook endpoints.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = WebhookEndpointPage)]
+pub struct WebhookEndpointPageSchema {
+    items: Vec<WebhookEndpointSchema>,
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = DeliveryState)]
+pub enum DeliveryStateSchema {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Delivery)]
+pub struct DeliverySchema {
+    #[schema(pattern = "^evt_[0-9a-f]{32}$")]
+    event_id: String,
+    event_type: EventTypeSchema,
+    state: DeliveryStateSchema,
+    #[schema(minimum = 0)]
+    attempts: i32,
+    #[schema(format = DateTime)]
+    queued_at: String,
+    /// While pending: not before then.
+    #[schema(required = true, format = DateTime)]
+    next_attempt_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    last_attempt_at: Option<String>,
+    /// The receiver's HTTP status at the last attempt, if it answered.
+    #[schema(required = true)]
+    last_status: Option<i32>,
+    /// Why the last attempt failed (a refused connection, a timeout, a status).
+    #[schema(required = true)]
+    last_error: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    finished_at: Option<String>,
+}
+
+/// A page of deliveries, oldest event first.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = DeliveryPage)]
+pub struct DeliveryPageSchema {
+    items: Vec<DeliverySchema>,
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}

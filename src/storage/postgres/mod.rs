@@ -22,6 +22,7 @@ mod connect;
 mod connection;
 mod driver;
 mod errors;
+mod events;
 mod health;
 mod idempotency_keys;
 mod ids;
@@ -38,6 +39,7 @@ mod transaction;
 mod unit_of_work;
 mod url;
 mod users;
+mod webhooks;
 
 pub use adopt::adopt;
 pub use migrations::{migrate, MIGRATIONS};

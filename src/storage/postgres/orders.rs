@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 
 use super::connection::Statements;
 use super::errors::is_out_of_range;
+use super::events::order_data;
 use super::ids;
 use super::PgStore;
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
@@ -35,8 +36,9 @@ macro_rules! select_orders {
     };
 }
 
-/// The order and its items in one statement.
-const INSERT_ORDER_WITH_ITEMS: &str = "WITH o AS (
+/// The order, its items and its `order.created` event in one statement.
+const INSERT_ORDER_WITH_ITEMS: &str = concat!(
+    "WITH o AS (
         INSERT INTO orders (user_id, total, currency) VALUES ($1, $2, $3)
         RETURNING id, user_id, status, currency, total, created_at, updated_at
     ), i AS (
@@ -44,8 +46,37 @@ const INSERT_ORDER_WITH_ITEMS: &str = "WITH o AS (
         SELECT o.id, t.line, t.sku, t.quantity, t.unit_price
         FROM o, unnest($4::smallint[], $5::text[], $6::integer[], $7::bigint[])
                 AS t(line, sku, quantity, unit_price)
+    ), e AS (
+        INSERT INTO orderly_events (type, data) SELECT 'order.created', ",
+    order_data!(
+        "(SELECT jsonb_agg(jsonb_build_array(t.sku, t.quantity, t.unit_price) ORDER BY t.line)
+          FROM unnest($4::smallint[], $5::text[], $6::integer[], $7::bigint[])
+               AS t(line, sku, quantity, unit_price))"
+    ),
+    " FROM o
     )
-    SELECT id, user_id, status, currency, total, created_at, updated_at FROM o";
+    SELECT id, user_id, status, currency, total, created_at, updated_at FROM o"
+);
+
+/// A status move and its `order.status_changed` event, in one statement,
+/// only if the order is still at the version seen.
+const MOVE_STATUS: &str = concat!(
+    "WITH m AS (
+        UPDATE orders SET status = $3,
+            updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
+        WHERE id = $1 AND updated_at = $2
+        RETURNING id, user_id, status, currency, total, created_at, updated_at
+    ), e AS (
+        INSERT INTO orderly_events (type, data, previous_status)
+        SELECT 'order.status_changed', ",
+    order_data!(
+        "(SELECT jsonb_agg(jsonb_build_array(i.sku, i.quantity, i.unit_price) ORDER BY i.line)
+          FROM order_items i WHERE i.order_id = m.id)"
+    ),
+    ", $4 FROM m
+    )
+    SELECT id FROM m"
+);
 
 fn from_row(row: &Row) -> Order {
     let skus: Vec<String> = row.get::<_, Option<_>>(7).unwrap_or_default();
@@ -166,14 +197,15 @@ impl OrderStore for PgStore {
         &self,
         id: i64,
         seen: Version,
+        from: &OrderStatus,
         to: &OrderStatus,
     ) -> StoreResult<Written<Option<Order>>> {
-        let sql = "UPDATE orders SET status = $3,
-                       updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
-                   WHERE id = $1 AND updated_at = $2 RETURNING id";
         let writes = self.writes();
         let changed = writes
-            .query_opt(sql, &[&id, &seen.timestamp(), &to.as_str()])
+            .query_opt(
+                MOVE_STATUS,
+                &[&id, &seen.timestamp(), &to.as_str(), &from.as_str()],
+            )
             .await?;
         let moved = match changed {
             None => None,

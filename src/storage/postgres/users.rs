@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
+use super::events::user_data;
 use super::ids;
 use super::PgStore;
 use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
@@ -20,10 +21,17 @@ fn from_row(row: &Row) -> User {
     }
 }
 
-/// Inserts a user, on the shared connections or inside a transaction.
+/// Inserts a user and its `user.created` event, on the shared connections
+/// or inside a transaction.
 pub(super) async fn insert(on: &impl Statements, new: &NewUser) -> StoreResult<User> {
-    let sql = "INSERT INTO users (email, name) VALUES ($1, $2)
-               RETURNING id, email, name, created_at, updated_at";
+    let sql = concat!(
+        "WITH u AS (INSERT INTO users (email, name) VALUES ($1, $2)
+                    RETURNING id, email, name, created_at, updated_at),
+              e AS (INSERT INTO orderly_events (type, data) SELECT 'user.created', ",
+        user_data!(),
+        " FROM u)
+         SELECT id, email, name, created_at, updated_at FROM u"
+    );
     let row = on
         .query_one(sql, &[&new.email.as_str(), &new.name.as_str()])
         .await?;
@@ -58,10 +66,16 @@ impl UserStore for PgStore {
         // One statement: the version check and the write cannot be separated
         // by another writer. `updated_at` moves forward even within one
         // microsecond, so every state has its own ETag.
-        let sql = "UPDATE users SET email = COALESCE($2, email), name = COALESCE($3, name),
-                       updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
-                   WHERE id = $1 AND ($4::timestamptz[] IS NULL OR updated_at = ANY($4))
-                   RETURNING id, email, name, created_at, updated_at";
+        let sql = concat!(
+            "WITH u AS (UPDATE users SET email = COALESCE($2, email), name = COALESCE($3, name),
+                            updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
+                        WHERE id = $1 AND ($4::timestamptz[] IS NULL OR updated_at = ANY($4))
+                        RETURNING id, email, name, created_at, updated_at),
+                  e AS (INSERT INTO orderly_events (type, data) SELECT 'user.updated', ",
+            user_data!(),
+            " FROM u)
+             SELECT id, email, name, created_at, updated_at FROM u"
+        );
         let versions = match precondition {
             Precondition::None => None,
             Precondition::AnyOf(vs) => Some(vs.iter().map(|v| v.timestamp()).collect::<Vec<_>>()),
@@ -76,7 +90,14 @@ impl UserStore for PgStore {
     }
 
     async fn delete(&self, id: i64) -> StoreResult<Written<bool>> {
-        let sql = "DELETE FROM users WHERE id = $1 RETURNING id";
+        let sql = concat!(
+            "WITH u AS (DELETE FROM users WHERE id = $1
+                        RETURNING id, email, name, created_at, updated_at),
+                  e AS (INSERT INTO orderly_events (type, data) SELECT 'user.deleted', ",
+            user_data!(),
+            " FROM u)
+             SELECT id FROM u"
+        );
         let writes = self.writes();
         let deleted = writes.query_opt(sql, &[&id]).await?.is_some();
         Ok(writes.written(deleted))

@@ -25,6 +25,7 @@ mod api_keys;
 mod backup;
 mod connection;
 mod errors;
+mod events;
 mod idempotency_keys;
 mod migrations;
 mod orders;
@@ -33,6 +34,7 @@ mod session;
 mod transaction;
 mod unit_of_work;
 mod users;
+mod webhooks;
 mod writer;
 
 pub use backup::{backup, BackupReport};

@@ -8,8 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::errors::is_foreign_key_failure;
 use super::users::user_exists;
-use super::{from_micros, micros, SqliteStore};
-use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
+use super::{events, from_micros, micros, SqliteStore};
+use crate::domain::{EventType, NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
 use crate::storage::{
     Constraint, OrderFilter, OrderStore, ReadFrom, StoreError, StoreResult, Written,
 };
@@ -108,7 +108,7 @@ pub(super) fn insert(conn: &Connection, new: &NewOrder) -> StoreResult<Order> {
             item.unit_price.get()
         ])?;
     }
-    Ok(Order {
+    let order = Order {
         id: order_id,
         user_id: new.user_id(),
         status,
@@ -125,15 +125,19 @@ pub(super) fn insert(conn: &Connection, new: &NewOrder) -> StoreResult<Order> {
         total: new.total(),
         created_at: from_micros(now),
         updated_at: from_micros(now),
-    })
+    };
+    events::record_order(conn, EventType::OrderCreated, &order, None)?;
+    Ok(order)
 }
 
-/// Moves the status if the row is still at `seen`; the order as it then
-/// is, read on the writer inside the same savepoint.
+/// Moves the status from `from` if the row is still at `seen`, with its
+/// event; the order as it then is, read on the writer inside the same
+/// savepoint.
 fn set_status_if_unchanged(
     conn: &Connection,
     id: i64,
     seen: Version,
+    from: &OrderStatus,
     to: &OrderStatus,
 ) -> StoreResult<Option<Order>> {
     let changed = conn
@@ -142,10 +146,14 @@ fn set_status_if_unchanged(
              WHERE id = ?1 AND updated_at = ?2",
         )?
         .execute(params![id, seen.0, to.as_str(), micros(Utc::now())])?;
-    match changed {
-        0 => Ok(None),
-        _ => get(conn, id),
+    if changed == 0 {
+        return Ok(None);
     }
+    let moved = get(conn, id)?;
+    if let Some(order) = &moved {
+        events::record_order(conn, EventType::OrderStatusChanged, order, Some(from))?;
+    }
+    Ok(moved)
 }
 
 fn list(conn: &Connection, page: &PageRequest, filter: &OrderFilter) -> StoreResult<Vec<Order>> {
@@ -181,12 +189,13 @@ impl OrderStore for SqliteStore {
         &self,
         id: i64,
         seen: Version,
+        from: &OrderStatus,
         to: &OrderStatus,
     ) -> StoreResult<Written<Option<Order>>> {
-        let to = to.clone();
+        let (from, to) = (from.clone(), to.clone());
         let moved = self
             .writer
-            .write(move |conn| set_status_if_unchanged(conn, id, seen, &to))
+            .write(move |conn| set_status_if_unchanged(conn, id, seen, &from, &to))
             .await?;
         Ok(Written::unplaced(moved))
     }

@@ -5,8 +5,8 @@ use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::errors::is_foreign_key_failure;
-use super::{from_micros, micros, SqliteStore};
-use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
+use super::{events, from_micros, micros, SqliteStore};
+use crate::domain::{EventType, NewUser, PageRequest, Precondition, User, UserPatch};
 use crate::storage::{Constraint, ReadFrom, StoreError, StoreResult, UserStore, Written};
 
 fn from_row(row: &Row) -> rusqlite::Result<User> {
@@ -19,17 +19,19 @@ fn from_row(row: &Row) -> rusqlite::Result<User> {
     })
 }
 
-/// Inserts a user, on the writer.
+/// Inserts a user and its `user.created` event, on the writer.
 pub(super) fn insert(conn: &Connection, new: &NewUser) -> StoreResult<User> {
     let now = micros(Utc::now());
     let mut insert = conn.prepare_cached(
         "INSERT INTO users (email, name, created_at, updated_at) VALUES (?, ?, ?, ?)
          RETURNING id, email, name, created_at, updated_at",
     )?;
-    Ok(insert.query_row(
+    let user = insert.query_row(
         params![new.email.as_str(), new.name.as_str(), now, now],
         from_row,
-    )?)
+    )?;
+    events::record_user(conn, EventType::UserCreated, &user)?;
+    Ok(user)
 }
 
 /// Whether user `id` exists, on a reader or the writer.
@@ -74,15 +76,26 @@ fn update(
         ],
         from_row,
     );
-    Ok(updated.optional()?)
+    let updated = updated.optional()?;
+    if let Some(user) = &updated {
+        events::record_user(conn, EventType::UserUpdated, user)?;
+    }
+    Ok(updated)
 }
 
 fn delete(conn: &Connection, id: i64) -> StoreResult<bool> {
     let deleted = conn
-        .prepare_cached("DELETE FROM users WHERE id = ?")?
-        .execute([id]);
+        .prepare_cached(
+            "DELETE FROM users WHERE id = ? RETURNING id, email, name, created_at, updated_at",
+        )?
+        .query_row([id], from_row)
+        .optional();
     match deleted {
-        Ok(rows) => Ok(rows > 0),
+        Ok(None) => Ok(false),
+        Ok(Some(user)) => {
+            events::record_user(conn, EventType::UserDeleted, &user)?;
+            Ok(true)
+        }
         // SQLite does not say which foreign key failed: the user's orders,
         // still there, say it was ours.
         Err(e) if is_foreign_key_failure(&e) => Err(match has_orders(conn, id)? {

@@ -17,6 +17,10 @@ pub struct Api {
 /// The tests' HTTP client: straight to the app on loopback, never through
 /// a proxy from the environment.
 pub fn http_client() -> reqwest::Client {
+    // orderly's own client (webhooks) brings reqwest's rustls without a
+    // provider, which every client in this process then needs: ring, as
+    // orderly uses. Plain HTTP here; only the build asks for it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -128,5 +132,41 @@ impl Api {
             .await;
         assert_eq!(resp.status(), 201, "creating an order for {user_id}");
         resp.json().await.expect("an order")
+    }
+
+    /// Follows the event feed from `after` to its present end: every event
+    /// it serves now, and the cursor to go on from.
+    pub async fn drain_feed(&self, mut after: Option<String>) -> (Vec<Value>, Option<String>) {
+        let mut events = Vec::new();
+        loop {
+            let path = match &after {
+                Some(cursor) => format!("/api/v1/events?limit=200&after={cursor}"),
+                None => "/api/v1/events?limit=200".to_owned(),
+            };
+            let resp = self.get(&path).await;
+            assert_eq!(resp.status(), 200, "GET {path}");
+            let page: Value = resp.json().await.expect("a page of events");
+            let items = page["items"].as_array().expect("items").clone();
+            after = page["next_cursor"].as_str().map(str::to_owned);
+            if items.is_empty() {
+                return (events, after);
+            }
+            events.extend(items);
+        }
+    }
+
+    /// Adds a webhook endpoint for `url` over the API; its id and secret.
+    pub async fn add_webhook(&self, url: &str, events: Option<&[&str]>) -> (i64, String) {
+        let mut body = json!({"url": url});
+        if let Some(events) = events {
+            body["events"] = json!(events);
+        }
+        let resp = self.post_json("/api/v1/webhook-endpoints", &body).await;
+        assert_eq!(resp.status(), 201, "adding a webhook endpoint for {url}");
+        let endpoint: Value = resp.json().await.expect("an endpoint");
+        (
+            endpoint["id"].as_i64().expect("an id"),
+            endpoint["secret"].as_str().expect("a secret").to_owned(),
+        )
     }
 }

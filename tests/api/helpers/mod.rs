@@ -15,6 +15,7 @@ pub mod pg_schemas;
 pub mod pgbouncer;
 pub mod process;
 pub mod proxy;
+pub mod receiver;
 
 pub use api::Api;
 use database::TestDatabase;

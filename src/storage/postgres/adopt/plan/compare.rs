@@ -7,10 +7,13 @@ use super::findings::{Blocker, Finding, Fit, Kept, NotNull, Supplied};
 use crate::storage::postgres::migrations::DATA_TABLES;
 
 /// orderly's own tables, which adoption makes beside the old service's.
-const OWN_TABLES: [&str; 3] = [
+const OWN_TABLES: [&str; 6] = [
     "orderly_idempotency_keys",
     "orderly_api_keys",
     "orderly_migrations",
+    "orderly_events",
+    "orderly_webhook_endpoints",
+    "orderly_webhook_deliveries",
 ];
 
 pub fn findings(catalog: &Catalog) -> Vec<Finding> {

@@ -45,6 +45,10 @@ pub struct Step {
 /// orderly's own tables, in their present shape.
 const BOOKKEEPING: &str = include_str!("../bookkeeping.sql");
 
+/// The events' and webhooks' tables: the migration that makes them, which
+/// is written to run here too.
+const EVENTS: &str = include_str!("../../migrations/0006_events_and_webhooks.sql");
+
 /// The steps, in the order they run: orderly's own tables, then every
 /// addition, then every validation (the slow part, under a lock that lets
 /// the old service go on), then the migration history.
@@ -55,6 +59,15 @@ pub fn of(findings: &[Finding]) -> Vec<Step> {
         lock: Lock::None,
         undo: Some("DROP TABLE orderly_idempotency_keys, orderly_api_keys".into()),
     }];
+    steps.push(Step {
+        what: "create orderly's event and webhook tables orderly_events, orderly_webhook_endpoints and orderly_webhook_deliveries".into(),
+        sql: EVENTS.into(),
+        lock: Lock::None,
+        undo: Some(
+            "DROP TABLE orderly_webhook_deliveries, orderly_webhook_endpoints, orderly_events"
+                .into(),
+        ),
+    });
     steps.extend(findings.iter().flat_map(additions));
     steps.extend(findings.iter().filter_map(validation));
     steps.push(baseline());
