@@ -102,7 +102,11 @@ pub async fn webhooks(settings: &CommonSettings, action: &WebhooksCommand) -> an
                     lines.push(format!(
                         "{:>6}  {:<8}  {:>8}  {:<20}  {:<40}  {}",
                         endpoint.id,
-                        if endpoint.enabled { "enabled" } else { "disabled" },
+                        if endpoint.enabled {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        },
                         endpoint.failures,
                         time(Some(endpoint.created_at)),
                         subscribed(endpoint),
@@ -129,7 +133,11 @@ pub async fn webhooks(settings: &CommonSettings, action: &WebhooksCommand) -> an
 fn subscribed(endpoint: &Endpoint) -> String {
     match &endpoint.event_types {
         None => "every event type".into(),
-        Some(types) => types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","),
+        Some(types) => types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }
 

@@ -138,7 +138,10 @@ pub enum WebhooksCommand {
         events: Option<Vec<EventType>>,
         /// Allow a receiver on this machine or a private network (see
         /// `orderly --help`).
-        #[arg(long = "webhooks-allow-private", env = "ORDERLY_WEBHOOKS_ALLOW_PRIVATE")]
+        #[arg(
+            long = "webhooks-allow-private",
+            env = "ORDERLY_WEBHOOKS_ALLOW_PRIVATE"
+        )]
         allow_private: bool,
     },
     /// List the endpoints: id, state, failures in a row, events, URL.

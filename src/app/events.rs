@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use super::{App, AppError, AppResult};
 use crate::domain::{
-    Delivery, Endpoint, Event, EventId, EventType, FeedPosition, Limit, NewEndpoint,
-    PageRequest, WebhookSecret,
+    Delivery, Endpoint, Event, EventId, EventType, FeedPosition, Limit, NewEndpoint, PageRequest,
+    WebhookSecret,
 };
 
 /// Where a feed page starts, how long it is, and which types it holds.
@@ -88,6 +88,8 @@ impl App {
         self.webhooks
             .resend(endpoint_id, event)
             .await?
-            .ok_or(AppError::NotFound("delivery of this event to this endpoint"))
+            .ok_or(AppError::NotFound(
+                "delivery of this event to this endpoint",
+            ))
     }
 }

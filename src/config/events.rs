@@ -45,7 +45,10 @@ pub struct EventSettings {
     /// IPv6, ...). Refused by default: an endpoint there would let anyone
     /// who may add one reach services that trust their network
     /// (server-side request forgery).
-    #[arg(long = "webhooks-allow-private", env = "ORDERLY_WEBHOOKS_ALLOW_PRIVATE")]
+    #[arg(
+        long = "webhooks-allow-private",
+        env = "ORDERLY_WEBHOOKS_ALLOW_PRIVATE"
+    )]
     pub allow_private: bool,
 }
 

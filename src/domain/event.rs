@@ -160,7 +160,12 @@ mod tests {
     fn ids_and_positions_round_trip_and_garbage_is_rejected() {
         let id = EventId::random();
         assert_eq!(EventId::parse(&id.to_string()), Ok(id));
-        for bad in ["", "evt_", "evt_xyz", "usr_0123456789abcdef0123456789abcdef"] {
+        for bad in [
+            "",
+            "evt_",
+            "evt_xyz",
+            "usr_0123456789abcdef0123456789abcdef",
+        ] {
             assert!(EventId::parse(bad).is_err(), "accepted {bad:?}");
         }
         let at = FeedPosition { xid: 7, seq: 42 };

@@ -22,9 +22,7 @@ pub use order::{
 pub use page::{Cursor, Limit, PageRequest};
 pub use user::{Email, NewUser, User, UserName, UserPatch};
 pub use version::{Precondition, Version};
-pub use webhook::{
-    Delivery, DeliveryState, Endpoint, EndpointUrl, NewEndpoint, WebhookSecret,
-};
+pub use webhook::{Delivery, DeliveryState, Endpoint, EndpointUrl, NewEndpoint, WebhookSecret};
 
 /// `raw` trimmed, if it is at most `max` characters and has no control
 /// characters: the rule every free-text field shares.

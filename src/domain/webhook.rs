@@ -27,7 +27,9 @@ impl EndpointUrl {
             return Err("`url` must name a host".into());
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("`url` must not hold credentials; authenticate receivers by the signature".into());
+            return Err(
+                "`url` must not hold credentials; authenticate receivers by the signature".into(),
+            );
         }
         Ok(Self(url))
     }
@@ -239,7 +241,11 @@ mod tests {
             let url = EndpointUrl::parse(private).unwrap();
             assert!(url.names_private_host(), "{private} passed as public");
         }
-        for public in ["https://example.com/", "http://8.8.8.8/", "http://[2606:4700::1111]/"] {
+        for public in [
+            "https://example.com/",
+            "http://8.8.8.8/",
+            "http://[2606:4700::1111]/",
+        ] {
             let url = EndpointUrl::parse(public).unwrap();
             assert!(!url.names_private_host(), "{public} refused as private");
         }

@@ -21,7 +21,9 @@ use super::openapi::{BodyFailures, Failures, WriteFailures};
 use super::responses::{Page, Timestamp};
 use super::AppState;
 use crate::app::{Caller, Denied};
-use crate::domain::{Delivery, Endpoint, EndpointUrl, EventId, EventType, NewEndpoint, WebhookSecret};
+use crate::domain::{
+    Delivery, Endpoint, EndpointUrl, EventId, EventType, NewEndpoint, WebhookSecret,
+};
 
 /// An endpoint as the API shows it; its secret only when it is made.
 #[derive(Serialize)]
@@ -44,8 +46,7 @@ impl<'a> EndpointBody<'a> {
         Self {
             id: endpoint.id,
             url: &endpoint.url,
-            events: (endpoint.event_types.as_ref())
-                .map(|t| t.iter().map(|t| t.as_str()).collect()),
+            events: (endpoint.event_types.as_ref()).map(|t| t.iter().map(|t| t.as_str()).collect()),
             enabled: endpoint.enabled,
             disabled_reason: endpoint.disabled_reason.as_deref(),
             failures: endpoint.failures,
@@ -138,7 +139,12 @@ pub async fn create(
     let (endpoint, secret) = app.add_webhook(new).await?;
     let location = format!("/api/v1/webhook-endpoints/{}", endpoint.id);
     let body = Json(EndpointBody::of(&endpoint, Some(&secret)));
-    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], body).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::LOCATION, location)],
+        body,
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -162,7 +168,12 @@ pub async fn list(
     admin_only(caller)?;
     let page = query.only(&["limit", "after"])?.page()?;
     let endpoints = app.webhooks(&page).await?;
-    let page = Page::from_rows(&endpoints, page.limit, |e| e.id, |e| EndpointBody::of(e, None));
+    let page = Page::from_rows(
+        &endpoints,
+        page.limit,
+        |e| e.id,
+        |e| EndpointBody::of(e, None),
+    );
     Ok(Json(page).into_response())
 }
 

@@ -30,8 +30,8 @@ pub mod webhooks;
 
 pub use api_keys::{ActiveKeys, ApiKeyStore};
 pub use consistency::{LogPosition, ReadFrom, Written};
-pub use events::EventStore;
 pub use error::{Constraint, NotRun, StoreError, StoreResult, Unavailable, Unsettled};
+pub use events::EventStore;
 pub use health::{ConnectionStats, Health, ReadStats, ReplicaStats, READY_PROBE_LIMIT};
 pub use idempotency_keys::{Claim, IdempotencyStore, StoredKey};
 pub use orders::{OrderFilter, OrderStore};

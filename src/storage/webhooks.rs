@@ -66,8 +66,7 @@ pub trait WebhookStore: Send + Sync {
     /// Removes an endpoint and its deliveries; `false` if there was none.
     async fn remove_endpoint(&self, id: i64) -> StoreResult<bool>;
     /// A page of one endpoint's deliveries, oldest event first.
-    async fn deliveries(&self, endpoint_id: i64, page: &PageRequest)
-        -> StoreResult<Vec<Delivery>>;
+    async fn deliveries(&self, endpoint_id: i64, page: &PageRequest) -> StoreResult<Vec<Delivery>>;
     /// Queues the delivery of `event` to the endpoint again, now, with a
     /// new retry period, whatever became of it; `None` when the endpoint
     /// has no delivery of that event.

@@ -24,7 +24,7 @@ pub mod schedule;
 mod sender;
 
 pub use schedule::Schedule;
-pub use sender::{Sent, Sender};
+pub use sender::{Sender, Sent};
 
 /// Attempts running at once per endpoint, across instances.
 pub const IN_FLIGHT: i64 = 16;
@@ -121,7 +121,10 @@ impl Dispatcher {
     async fn sweep(&self) {
         match self.store.give_up_after(self.schedule.period).await {
             Ok(0) | Err(_) => {}
-            Ok(n) => tracing::warn!(deliveries = n, "gave up webhook deliveries not delivered within the retry period"),
+            Ok(n) => tracing::warn!(
+                deliveries = n,
+                "gave up webhook deliveries not delivered within the retry period"
+            ),
         }
         if let Ok(age) = self.store.oldest_pending_age().await {
             let seconds = age.map_or(0.0, |a| a.as_secs_f64());
@@ -150,14 +153,24 @@ fn log_attempt(claimed: &Claimed, sent: &Sent, attempt: &Attempt, took: Duration
     let event_id = claimed.event.id.to_string();
     match attempt.state {
         DeliveryState::Delivered => tracing::info!(
-            event_id, event_type = claimed.event.kind.as_str(), endpoint_id = claimed.endpoint_id,
-            attempt = claimed.attempts, status, took_ms, "webhook delivered"
+            event_id,
+            event_type = claimed.event.kind.as_str(),
+            endpoint_id = claimed.endpoint_id,
+            attempt = claimed.attempts,
+            status,
+            took_ms,
+            "webhook delivered"
         ),
         _ => tracing::warn!(
-            event_id, event_type = claimed.event.kind.as_str(), endpoint_id = claimed.endpoint_id,
-            attempt = claimed.attempts, status, took_ms,
+            event_id,
+            event_type = claimed.event.kind.as_str(),
+            endpoint_id = claimed.endpoint_id,
+            attempt = claimed.attempts,
+            status,
+            took_ms,
             error = attempt.error.as_deref().unwrap_or_default(),
-            outcome = outcome(attempt), retry_in_ms = attempt.retry_in.as_millis() as u64,
+            outcome = outcome(attempt),
+            retry_in_ms = attempt.retry_in.as_millis() as u64,
             "webhook attempt failed"
         ),
     }

@@ -78,7 +78,9 @@ impl Schedule {
         };
         let retry_in = self.wait_after(claimed.attempts);
         let endpoint_wait = self.wait_after(claimed.endpoint_failures.saturating_add(1));
-        let waited = (Utc::now() - claimed.queued_at).to_std().unwrap_or_default();
+        let waited = (Utc::now() - claimed.queued_at)
+            .to_std()
+            .unwrap_or_default();
         let out_of_time = waited + retry_in > self.period;
         Attempt {
             state: match out_of_time {
@@ -117,7 +119,10 @@ mod tests {
     fn waits_double_from_the_first_up_to_the_max() {
         let s = schedule();
         let secs: Vec<u64> = (1..=12).map(|n| s.nominal(n).as_secs()).collect();
-        assert_eq!(secs, [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]);
+        assert_eq!(
+            secs,
+            [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]
+        );
         assert_eq!(s.nominal(1000), Duration::from_secs(3600));
     }
 
@@ -127,7 +132,10 @@ mod tests {
         for n in 1..=12 {
             for _ in 0..50 {
                 let wait = s.wait_after(n);
-                assert!(wait <= s.nominal(n) && wait >= s.nominal(n).mul_f64(0.8), "{wait:?}");
+                assert!(
+                    wait <= s.nominal(n) && wait >= s.nominal(n).mul_f64(0.8),
+                    "{wait:?}"
+                );
             }
         }
     }

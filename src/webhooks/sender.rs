@@ -36,7 +36,11 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(timeout)
-            .user_agent(concat!("orderly/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
+            .user_agent(concat!(
+                "orderly/",
+                env!("CARGO_PKG_VERSION"),
+                " (webhooks)"
+            ))
             .build()
             .context("could not build the webhook client")?;
         Ok(Self {

@@ -249,7 +249,10 @@ pub enum EventTypeSchema {
 #[schema(as = Event)]
 pub struct EventSchema {
     /// Unique and stable: deduplicate on it.
-    #[schema(pattern = "^evt_[0-9a-f]{32}$", example = "evt_0f8fad5bd9cb469fa16570867728950e")]
+    #[schema(
+        pattern = "^evt_[0-9a-f]{32}$",
+        example = "evt_0f8fad5bd9cb469fa16570867728950e"
+    )]
     id: String,
     #[serde(rename = "type")]
     kind: EventTypeSchema,

@@ -58,8 +58,20 @@ pub(super) use order_data;
 macro_rules! event_columns {
     ($alias:literal) => {
         concat!(
-            $alias, ".seq, ", $alias, ".xid, ", $alias, ".id::text, ", $alias, ".type, ",
-            $alias, ".created_at, ", $alias, ".data::text, ", $alias, ".previous_status"
+            $alias,
+            ".seq, ",
+            $alias,
+            ".xid, ",
+            $alias,
+            ".id::text, ",
+            $alias,
+            ".type, ",
+            $alias,
+            ".created_at, ",
+            $alias,
+            ".data::text, ",
+            $alias,
+            ".previous_status"
         )
     };
 }

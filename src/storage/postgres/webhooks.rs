@@ -15,8 +15,7 @@ use super::connection::Statements;
 use super::events::{event_columns, event_from_row};
 use super::PgStore;
 use crate::domain::{
-    Delivery, DeliveryState, Endpoint, EventId, EventType, NewEndpoint, PageRequest,
-    WebhookSecret,
+    Delivery, DeliveryState, Endpoint, EventId, EventType, NewEndpoint, PageRequest, WebhookSecret,
 };
 use crate::storage::webhooks::{Attempt, Claimed, EndpointAfter};
 use crate::storage::{ReadFrom, StoreError, StoreResult, WebhookStore};
@@ -120,11 +119,7 @@ impl WebhookStore for PgStore {
         Ok(self.writes().query_opt(sql, &[&id]).await?.is_some())
     }
 
-    async fn deliveries(
-        &self,
-        endpoint_id: i64,
-        page: &PageRequest,
-    ) -> StoreResult<Vec<Delivery>> {
+    async fn deliveries(&self, endpoint_id: i64, page: &PageRequest) -> StoreResult<Vec<Delivery>> {
         let sql = concat!(
             "SELECT ",
             delivery_columns!(),
@@ -278,7 +273,9 @@ impl WebhookStore for PgStore {
         let (effect, endpoint_wait, reason) = match &attempt.endpoint {
             EndpointAfter::Healthy => ("healthy", Duration::ZERO, None),
             EndpointAfter::Failing { retry_in } => ("failing", *retry_in, None),
-            EndpointAfter::Disabled { reason } => ("disabled", Duration::ZERO, Some(reason.as_str())),
+            EndpointAfter::Disabled { reason } => {
+                ("disabled", Duration::ZERO, Some(reason.as_str()))
+            }
         };
         self.writes()
             .query(

@@ -23,7 +23,12 @@ pub(super) fn record_order(
     order: &Order,
     previous: Option<&OrderStatus>,
 ) -> StoreResult<()> {
-    insert(conn, kind, &order_snapshot(order), previous.map(OrderStatus::as_str))
+    insert(
+        conn,
+        kind,
+        &order_snapshot(order),
+        previous.map(OrderStatus::as_str),
+    )
 }
 
 fn insert(
@@ -89,7 +94,9 @@ fn feed(
          WHERE e.seq > ?1 AND (?3 IS NULL OR e.type IN (SELECT value FROM json_each(?3)))
          ORDER BY e.seq LIMIT ?2"
     ))?;
-    let rows = select.query_map(params![after.seq, limit, types], |row| event_from_row(row, 0))?;
+    let rows = select.query_map(params![after.seq, limit, types], |row| {
+        event_from_row(row, 0)
+    })?;
     rows.map(|row| row?).collect()
 }
 

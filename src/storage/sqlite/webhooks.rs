@@ -11,8 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::events::{event_columns, event_from_row};
 use super::{from_micros, micros, SqliteStore};
 use crate::domain::{
-    Delivery, DeliveryState, Endpoint, EventId, EventType, NewEndpoint, PageRequest,
-    WebhookSecret,
+    Delivery, DeliveryState, Endpoint, EventId, EventType, NewEndpoint, PageRequest, WebhookSecret,
 };
 use crate::storage::webhooks::{Attempt, Claimed, EndpointAfter};
 use crate::storage::{StoreError, StoreResult, WebhookStore};
@@ -151,7 +150,13 @@ fn claim(conn: &Connection, lease: Duration, in_flight: i64) -> StoreResult<Vec<
              FROM orderly_webhook_endpoints w WHERE w.enabled AND w.retry_at <= ?1",
         )?
         .query_map([now], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut due = conn.prepare_cached(
@@ -186,7 +191,9 @@ fn claim(conn: &Connection, lease: Duration, in_flight: i64) -> StoreResult<Vec<
         }
         for seq in seqs {
             let (attempts, queued_at): (i32, i64) = lease_it
-                .query_row(params![id, seq, until, now], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                .query_row(params![id, seq, until, now], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
             claimed.push(Claimed {
                 endpoint_id: id,
                 url: url.clone(),
@@ -244,7 +251,9 @@ fn record(conn: &Connection, claimed: &Claimed, attempt: &Attempt) -> StoreResul
         EndpointAfter::Failing { retry_in } => {
             endpoint.execute(params![claimed.endpoint_id, now + micros_of(*retry_in)])?
         }
-        EndpointAfter::Disabled { reason } => endpoint.execute(params![claimed.endpoint_id, reason])?,
+        EndpointAfter::Disabled { reason } => {
+            endpoint.execute(params![claimed.endpoint_id, reason])?
+        }
     };
     Ok(())
 }
@@ -272,8 +281,7 @@ impl WebhookStore for SqliteStore {
                      RETURNING ",
                     endpoint_columns!()
                 ))?;
-                insert
-                    .query_row(params![url, types, secret, now()], endpoint_from_row)?
+                insert.query_row(params![url, types, secret, now()], endpoint_from_row)?
             })
             .await
     }
@@ -285,8 +293,10 @@ impl WebhookStore for SqliteStore {
                 endpoint_columns!(),
                 " FROM orderly_webhook_endpoints WHERE id > ? ORDER BY id LIMIT ?"
             ))?;
-            let rows =
-                select.query_map(params![page.after_id(), page.fetch_len()], endpoint_from_row)?;
+            let rows = select.query_map(
+                params![page.after_id(), page.fetch_len()],
+                endpoint_from_row,
+            )?;
             rows.map(|row| row?).collect()
         })
     }
@@ -298,7 +308,10 @@ impl WebhookStore for SqliteStore {
                 endpoint_columns!(),
                 " FROM orderly_webhook_endpoints WHERE id = ?"
             ))?;
-            select.query_row([id], endpoint_from_row).optional()?.transpose()
+            select
+                .query_row([id], endpoint_from_row)
+                .optional()?
+                .transpose()
         })
     }
 
@@ -313,11 +326,7 @@ impl WebhookStore for SqliteStore {
             .await
     }
 
-    async fn deliveries(
-        &self,
-        endpoint_id: i64,
-        page: &PageRequest,
-    ) -> StoreResult<Vec<Delivery>> {
+    async fn deliveries(&self, endpoint_id: i64, page: &PageRequest) -> StoreResult<Vec<Delivery>> {
         self.readers.read(|conn| {
             let mut select = conn.prepare_cached(concat!(
                 "SELECT ",

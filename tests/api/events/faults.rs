@@ -17,7 +17,9 @@ use crate::helpers::{Api, Backend, TestApp};
 /// Every event id in the database, as the API shows it.
 async fn stored_event_ids(app: &OrderlyProcess, backend: Backend) -> BTreeSet<String> {
     let sql = match backend {
-        Backend::Postgres => "SELECT coalesce(string_agg(replace(id::text, '-', ''), ','), '') FROM orderly_events",
+        Backend::Postgres => {
+            "SELECT coalesce(string_agg(replace(id::text, '-', ''), ','), '') FROM orderly_events"
+        }
         Backend::Sqlite => "SELECT coalesce(group_concat(id, ','), '') FROM orderly_events",
     };
     let joined = app.db_pool.text(sql).await;
@@ -73,7 +75,9 @@ async fn sigkill_with_deliveries_in_flight(backend: Backend) {
                         .send()
                         .await;
                     match sent {
-                        Ok(resp) if resp.status() == 201 => acknowledged.lock().unwrap().push(email),
+                        Ok(resp) if resp.status() == 201 => {
+                            acknowledged.lock().unwrap().push(email)
+                        }
                         Ok(_) => {}
                         // Cut off by the kill: the process is gone.
                         Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -93,7 +97,10 @@ async fn sigkill_with_deliveries_in_flight(backend: Backend) {
     until_received(&receiver, &stored, Duration::from_secs(60)).await;
     let got = receiver.ids();
     let distinct: BTreeSet<String> = got.iter().cloned().collect();
-    assert!(distinct.is_subset(&stored), "an event reached the receiver that the database does not hold");
+    assert!(
+        distinct.is_subset(&stored),
+        "an event reached the receiver that the database does not hold"
+    );
     assert!(receiver.received().iter().all(|r| r["verified"] == true));
     // Every acknowledged create has its event.
     let users = app.db_pool.count("users").await;
@@ -139,7 +146,10 @@ async fn postgres_three_instances_deliver_every_event_once() {
         writer.await.unwrap();
     }
     let (feed, _) = app.drain_feed(None).await;
-    let ids: BTreeSet<String> = feed.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    let ids: BTreeSet<String> = feed
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 120);
     until_received(&receiver, &ids, Duration::from_secs(60)).await;
     // Give any duplicate time to arrive.

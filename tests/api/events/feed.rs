@@ -27,11 +27,17 @@ async fn each_committed_change_has_one_event_and_refused_ones_none(app: TestApp)
     let user_path = format!("/api/v1/users/{user_id}");
     // Refused: a taken address (409), an unknown user (422).
     let taken = app
-        .post_json("/api/v1/users", &json!({"email": "EV@example.com", "name": "x"}))
+        .post_json(
+            "/api/v1/users",
+            &json!({"email": "EV@example.com", "name": "x"}),
+        )
         .await;
     assert_eq!(taken.status(), 409);
     let unknown = app
-        .post_json("/api/v1/orders", &json!({"user_id": 999_999, "items": one_item()}))
+        .post_json(
+            "/api/v1/orders",
+            &json!({"user_id": 999_999, "items": one_item()}),
+        )
         .await;
     assert_eq!(unknown.status(), 422);
     // An update, then one with the ETag it replaced (412).
@@ -42,7 +48,12 @@ async fn each_committed_change_has_one_event_and_refused_ones_none(app: TestApp)
     assert_eq!(renamed.status(), 200);
     let renamed: Value = renamed.json().await.unwrap();
     let refused = app
-        .send_json(Method::PATCH, &user_path, &json!({"name": "Old"}), Some(&stale))
+        .send_json(
+            Method::PATCH,
+            &user_path,
+            &json!({"name": "Old"}),
+            Some(&stale),
+        )
         .await;
     assert_eq!(refused.status(), 412);
     // A keyed create sent three times: one order, one event.
@@ -54,7 +65,10 @@ async fn each_committed_change_has_one_event_and_refused_ones_none(app: TestApp)
         answers.push(resp.json::<Value>().await.unwrap());
     }
     let order = answers[0].clone();
-    assert!(answers.iter().all(|a| a["id"] == order["id"]), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a["id"] == order["id"]),
+        "{answers:?}"
+    );
     let order_path = format!("/api/v1/orders/{}", order["id"]);
     let paid = app
         .send_json(Method::PATCH, &order_path, &json!({"status": "paid"}), None)
@@ -63,7 +77,12 @@ async fn each_committed_change_has_one_event_and_refused_ones_none(app: TestApp)
     let paid: Value = paid.json().await.unwrap();
     // Refused: an illegal move (409), deleting a user with orders (409).
     let illegal = app
-        .send_json(Method::PATCH, &order_path, &json!({"status": "delivered"}), None)
+        .send_json(
+            Method::PATCH,
+            &order_path,
+            &json!({"status": "delivered"}),
+            None,
+        )
         .await;
     assert_eq!(illegal.status(), 409);
     assert_eq!(app.delete(&user_path).await.status(), 409);
@@ -93,7 +112,11 @@ async fn each_committed_change_has_one_event_and_refused_ones_none(app: TestApp)
     assert_eq!(events[5]["data"], gone, "a deleted user as it was");
     let ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "ids are unique");
-    assert!(ids.iter().all(|id| id.starts_with("evt_") && id.len() == 36), "{ids:?}");
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with("evt_") && id.len() == 36),
+        "{ids:?}"
+    );
     assert_eq!(app.db_pool.count("orderly_events").await, 6);
 }
 
@@ -147,11 +170,17 @@ async fn a_consumer_following_the_feed_during_concurrent_writes_sees_each_change
                         .await;
                     assert_eq!(again.status(), 409);
                     let orphan = api
-                        .post_json("/api/v1/orders", &json!({"user_id": 987_654, "items": one_item()}))
+                        .post_json(
+                            "/api/v1/orders",
+                            &json!({"user_id": 987_654, "items": one_item()}),
+                        )
                         .await;
                     assert_eq!(orphan.status(), 422);
                     let order = api
-                        .post_json("/api/v1/orders", &json!({"user_id": buyer, "items": one_item()}))
+                        .post_json(
+                            "/api/v1/orders",
+                            &json!({"user_id": buyer, "items": one_item()}),
+                        )
                         .await;
                     assert_eq!(order.status(), 201);
                     let id = order.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
@@ -178,7 +207,10 @@ async fn a_consumer_following_the_feed_during_concurrent_writes_sees_each_change
 
     let mut counts: BTreeMap<(String, i64), usize> = BTreeMap::new();
     for event in &seen {
-        let key = (event["type"].as_str().unwrap().to_owned(), event["data"]["id"].as_i64().unwrap());
+        let key = (
+            event["type"].as_str().unwrap().to_owned(),
+            event["data"]["id"].as_i64().unwrap(),
+        );
         *counts.entry(key).or_default() += 1;
     }
     let expected: BTreeMap<(String, i64), usize> = committed.into_iter().map(|k| (k, 1)).collect();
@@ -190,7 +222,10 @@ async fn a_consumer_following_the_feed_during_concurrent_writes_sees_each_change
         expected.len(),
         rows
     );
-    assert_eq!(counts, expected, "each committed change exactly once, nothing else");
+    assert_eq!(
+        counts, expected,
+        "each committed change exactly once, nothing else"
+    );
     assert_eq!(seen.len() as i64 + 1, rows);
 }
 
@@ -199,8 +234,13 @@ async fn the_feed_filters_by_type_and_refuses_bad_queries(app: TestApp) {
     app.create_order(buyer, one_item()).await;
     app.create_order(buyer, one_item()).await;
     let page = app.get_json("/api/v1/events?type=order.created").await;
-    assert_eq!(types(page["items"].as_array().unwrap()), ["order.created", "order.created"]);
-    let page = app.get_json("/api/v1/events?type=user.created,user.deleted&limit=1").await;
+    assert_eq!(
+        types(page["items"].as_array().unwrap()),
+        ["order.created", "order.created"]
+    );
+    let page = app
+        .get_json("/api/v1/events?type=user.created,user.deleted&limit=1")
+        .await;
     assert_eq!(types(page["items"].as_array().unwrap()), ["user.created"]);
     // At the end, the cursor given comes back: keep polling with it.
     let after = page["next_cursor"].as_str().unwrap();
@@ -210,7 +250,13 @@ async fn the_feed_filters_by_type_and_refuses_bad_queries(app: TestApp) {
     let empty = app.get_json(&format!("/api/v1/events?after={last}")).await;
     assert_eq!(empty["items"], json!([]));
     assert_eq!(empty["next_cursor"], last);
-    for bad in ["type=order.paid", "after=abc", "limit=0", "limit=201", "colour=red"] {
+    for bad in [
+        "type=order.paid",
+        "after=abc",
+        "limit=0",
+        "limit=201",
+        "colour=red",
+    ] {
         let resp = app.get(&format!("/api/v1/events?{bad}")).await;
         crate::helpers::assert_problem(resp, 400, bad).await;
     }
@@ -241,9 +287,16 @@ async fn postgres_an_event_still_in_an_open_transaction_is_not_skipped() {
     // Both of these committed, but the open transaction might still put an
     // event before them: none is served yet.
     let (early, cursor) = app.drain_feed(None).await;
-    assert_eq!(early, Vec::<Value>::new(), "served past an open transaction");
+    assert_eq!(
+        early,
+        Vec::<Value>::new(),
+        "served past an open transaction"
+    );
     open.commit().await.unwrap();
     let (events, _) = app.drain_feed(cursor).await;
-    assert_eq!(types(&events), ["user.created", "user.created", "order.created"]);
+    assert_eq!(
+        types(&events),
+        ["user.created", "user.created", "order.created"]
+    );
     assert_eq!(events[0]["data"]["email"], "slow@example.com");
 }

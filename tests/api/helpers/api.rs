@@ -16,6 +16,7 @@ pub struct Api {
 
 /// The tests' HTTP client: straight to the app on loopback, never through
 /// a proxy from the environment.
+#[allow(deprecated)] // ring: see `orderly::storage::postgres::tls`.
 pub fn http_client() -> reqwest::Client {
     // orderly's own client (webhooks) brings reqwest's rustls without a
     // provider, which every client in this process then needs: ring, as

@@ -63,7 +63,12 @@ impl Receiver {
         let mut child = Command::new(python())
             .arg(script)
             .args(["--port", &self.port.to_string(), "--secret", &secret])
-            .args(["--status", &status.to_string(), "--delay-ms", &delay_ms.to_string()])
+            .args([
+                "--status",
+                &status.to_string(),
+                "--delay-ms",
+                &delay_ms.to_string(),
+            ])
             .arg("--log")
             .arg(&self.log)
             .stdin(Stdio::null())
