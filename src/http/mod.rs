@@ -63,6 +63,7 @@ pub fn router(app: AppState, http: &HttpSettings) -> Router {
         .routes(routes!(openapi::openapi))
         .split_for_parts();
     openapi::require_api_key_on("/api/", &mut api);
+    openapi::describe_webhooks(&mut api);
     let routes = routes
         .layer(Extension(openapi::Document::new(&api)))
         .merge(openapi::docs_page())

@@ -81,7 +81,10 @@ impl Dispatcher {
                 Err(e) => {
                     if !failing {
                         failing = true;
-                        tracing::warn!(error = %e, "webhook deliveries paused: the database did not answer; retrying");
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "webhook deliveries paused: the database did not answer; retrying"
+                        );
                     }
                     tokio::time::sleep(IDLE_POLL * 5).await;
                 }

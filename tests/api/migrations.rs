@@ -60,7 +60,8 @@ async fn the_history_moves_to_orderly_migrations_and_the_bookkeeping_tables_take
 ) {
     assert_eq!(
         app.db_pool.text(tables_named).await,
-        "order_items,orderly_api_keys,orderly_idempotency_keys,orderly_migrations,orders,users"
+        "order_items,orderly_api_keys,orderly_events,orderly_idempotency_keys,orderly_migrations,\
+         orderly_webhook_deliveries,orderly_webhook_endpoints,orders,users"
     );
     assert_eq!(app.db_pool.count("orderly_migrations").await, 6);
     assert_eq!(

@@ -111,3 +111,70 @@ pub fn docs_page() -> SwaggerUi {
 pub async fn openapi(Extension(document): Extension<Document>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document.0).into_response()
 }
+
+/// The deliveries orderly sends, as OpenAPI 3.1 `webhooks`: one per event
+/// type, each a `POST` of the `Event` JSON with the Standard Webhooks
+/// headers.
+pub fn describe_webhooks(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{
+        HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+    };
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, PathsBuilder, Ref, Required, Response};
+
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    let mut paths = PathsBuilder::new();
+    for kind in crate::domain::EventType::ALL {
+        let operation = OperationBuilder::new()
+            .tag("webhooks")
+            .operation_id(Some(format!("webhook_{}", kind.as_str().replace('.', "_"))))
+            .summary(Some(format!(
+                "`{}`, POSTed to each subscribed endpoint",
+                kind.as_str()
+            )))
+            .description(Some(
+                "The event as `GET /api/v1/events` shows it. At least once: deduplicate on \
+                 `webhook-id`. Verify the signature with a Standard Webhooks library and the \
+                 endpoint's `whsec_` secret. Answer 2xx within `--webhook-timeout-ms`; anything \
+                 else is retried with backoff for `--webhook-retry-hours`; 410 Gone disables \
+                 the endpoint.",
+            ))
+            .parameter(header(
+                "webhook-id",
+                "The event's id; the same on every retry.",
+            ))
+            .parameter(header(
+                "webhook-timestamp",
+                "Unix seconds when this attempt was signed.",
+            ))
+            .parameter(header(
+                "webhook-signature",
+                "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`.",
+            ))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Event")))
+                            .build(),
+                    )
+                    .build(),
+            ))
+            .response("2XX", Response::new("Received; not sent again"))
+            .response("410", Response::new("Gone: the endpoint is disabled"))
+            .response("default", Response::new("Not received: retried later"));
+        paths = paths.path(kind.as_str(), PathItem::new(HttpMethod::Post, operation));
+    }
+    api.webhooks = Some(paths.build());
+}

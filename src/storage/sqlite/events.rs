@@ -120,6 +120,17 @@ impl EventStore for SqliteStore {
 
     async fn purge_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = micros(before);
+        // Read first: a purge with nothing to purge takes no writer turn.
+        let any = self.readers.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM orderly_events WHERE created_at < ?)",
+                )?
+                .query_row([before], |row| row.get::<_, bool>(0))?)
+        })?;
+        if !any {
+            return Ok(0);
+        }
         let mut purged = 0;
         loop {
             let deleted = self

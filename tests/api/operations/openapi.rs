@@ -41,7 +41,7 @@ async fn the_document_and_the_router_agree() {
     let doc = document(&app).await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(paths.len(), 9, "{paths:?}");
+    assert_eq!(paths.len(), 14, "{paths:?}");
 
     for path in paths {
         let concrete = path.replace("{id}", "1");

@@ -29,12 +29,16 @@ fn a_schema_that_fits_exactly_needs_only_orderlys_own_tables_and_history() {
         .collect();
     assert!(not_fitting.is_empty(), "{not_fitting:?}");
     let whats: Vec<_> = plan.steps.iter().map(|s| s.what.as_str()).collect();
-    assert_eq!(whats.len(), 2, "{whats:?}");
+    assert_eq!(whats.len(), 3, "{whats:?}");
     assert!(
         whats[0].starts_with("create orderly's own tables"),
         "{whats:?}"
     );
-    assert!(whats[1].starts_with("record migrations 1 to"), "{whats:?}");
+    assert!(
+        whats[1].starts_with("create orderly's event and webhook tables"),
+        "{whats:?}"
+    );
+    assert!(whats[2].starts_with("record migrations 1 to"), "{whats:?}");
     assert!(plan.steps.iter().all(|s| s.lock == Lock::None));
     let report = plan.to_string();
     for line in [
