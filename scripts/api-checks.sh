@@ -2,7 +2,9 @@
 # Checks orderly's served API description against orderly itself, black-box:
 # starts a built orderly on a fresh PostgreSQL database, then
 #   1. schemathesis fuzzes every operation of GET /openapi.json (checks
-#      not_a_server_error and response_schema_conformance);
+#      not_a_server_error and response_schema_conformance), but adding a
+#      webhook endpoint: orderly would then send events to the URLs it
+#      generates, off this machine (that route is tested in tests/api/events);
 #   2. openapi-python-client generates a Python client from that document,
 #      and tests/apichecks/client_lifecycle.py runs the seed's user lifecycle
 #      through it;
@@ -119,6 +121,7 @@ schemathesis() {
   # its working directory.
   (cd "$work" && timeout --kill-after=10 "$st_timeout" "$venv/bin/st" run "$base_url/openapi.json" \
     --checks not_a_server_error,response_schema_conformance,ignored_auth \
+    --exclude-operation-id create_webhook_endpoint \
     --header "Authorization: Bearer $api_key" \
     --max-examples "$max_examples" --seed "$seed" \
     --request-timeout 10 --generation-database none --no-color \

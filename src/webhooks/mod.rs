@@ -13,6 +13,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinSet;
+
 use crate::config::EventSettings;
 use crate::domain::DeliveryState;
 use crate::storage::webhooks::{Attempt, Claimed};
@@ -63,12 +65,15 @@ impl Dispatcher {
         let this = Arc::new(self);
         let mut failing = false;
         let mut last_sweep: Option<Instant> = None;
+        // The attempts running; dropped (so aborted) with this future.
+        let mut attempts = JoinSet::new();
         loop {
+            while attempts.try_join_next().is_some() {}
             if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
                 last_sweep = Some(Instant::now());
                 this.sweep().await;
             }
-            match this.round().await {
+            match this.round(&mut attempts).await {
                 Ok(worked) => {
                     if failing {
                         failing = false;
@@ -94,13 +99,13 @@ impl Dispatcher {
 
     /// Queues new events and starts the due attempts; whether there was
     /// anything to do.
-    async fn round(self: &Arc<Self>) -> anyhow::Result<bool> {
+    async fn round(self: &Arc<Self>, attempts: &mut JoinSet<()>) -> anyhow::Result<bool> {
         let queued = self.store.queue_deliveries().await?;
         let claimed = self.store.claim(self.lease, IN_FLIGHT).await?;
         let worked = queued > 0 || !claimed.is_empty();
         for claim in claimed {
             let this = self.clone();
-            tokio::spawn(async move { this.attempt(claim).await });
+            attempts.spawn(async move { this.attempt(claim).await });
         }
         Ok(worked)
     }

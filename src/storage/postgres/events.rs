@@ -94,6 +94,9 @@ pub(super) fn event_from_row(row: &Row, first: usize) -> StoreResult<Event> {
     .into_event()
 }
 
+/// Events deleted per statement.
+const PURGE_BATCH: i64 = 5_000;
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn feed(
@@ -122,9 +125,23 @@ impl EventStore for PgStore {
     }
 
     async fn purge_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let sql = "WITH gone AS (DELETE FROM orderly_events WHERE created_at < $1 RETURNING 1)
-                   SELECT count(*) FROM gone";
-        let row = self.writes().query_one(sql, &[&before]).await?;
-        Ok(row.get::<_, i64>(0) as u64)
+        // In batches: no statement runs long or holds many locks.
+        let sql = "WITH gone AS (
+                DELETE FROM orderly_events WHERE seq IN
+                    (SELECT seq FROM orderly_events WHERE created_at < $1 LIMIT $2)
+                RETURNING 1)
+            SELECT count(*) FROM gone";
+        let mut purged = 0;
+        loop {
+            let row = self
+                .writes()
+                .query_one(sql, &[&before, &PURGE_BATCH])
+                .await?;
+            let deleted = row.get::<_, i64>(0);
+            purged += deleted as u64;
+            if deleted < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
     }
 }
