@@ -261,8 +261,8 @@ pub async fn deliveries(
     description = "Whatever became of the delivery (delivered, failed, pending), it is queued \
         again with a new retry period, and the endpoint's wait after failures is lifted.",
     params(
-        IdPath,
-        ("event_id" = String, Path, description = "The event's id, `evt_...`"),
+        ("id" = i64, Path, minimum = 1, description = "The endpoint's id; anything but a decimal integer is 400"),
+        ("event_id" = String, Path, description = "The event's id, `evt_` and 32 hex digits; anything else is 400"),
     ),
     responses(
         (status = 202, description = "Queued; the delivery as it now stands", body = DeliverySchema),
