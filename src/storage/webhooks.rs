@@ -73,9 +73,11 @@ pub trait WebhookStore: Send + Sync {
     async fn resend(&self, endpoint_id: i64, event: EventId) -> StoreResult<Option<Delivery>>;
 
     /// Queues, for every enabled endpoint, a delivery of each event it
-    /// subscribes to past its place in the feed, and moves that place on;
-    /// how many were queued.
-    async fn queue_deliveries(&self) -> StoreResult<u64>;
+    /// subscribes to past its place in the feed, and moves that place on,
+    /// until the endpoint has `ahead` deliveries pending: a slow receiver's
+    /// backlog stays in the feed, not copied into deliveries at the pace
+    /// events are written. How many were queued.
+    async fn queue_deliveries(&self, ahead: i64) -> StoreResult<u64>;
     /// Claims due deliveries, oldest event first, under a lease of
     /// `lease`: at most `in_flight` per endpoint at a time (leases still
     /// running count), and one only from an endpoint that is failing,

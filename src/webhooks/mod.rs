@@ -31,6 +31,11 @@ pub use sender::{Sender, Sent};
 /// Attempts running at once per endpoint, across instances.
 pub const IN_FLIGHT: i64 = 16;
 
+/// Deliveries queued ahead per endpoint: past them, a slow receiver's
+/// backlog waits in the feed instead of being copied at the pace events
+/// are written (a second write per event, competing with the API's).
+const QUEUE_AHEAD: i64 = 1000;
+
 /// How often the dispatcher looks for work when the last look found none.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
@@ -100,7 +105,7 @@ impl Dispatcher {
     /// Queues new events and starts the due attempts; whether there was
     /// anything to do.
     async fn round(self: &Arc<Self>, attempts: &mut JoinSet<()>) -> anyhow::Result<bool> {
-        let queued = self.store.queue_deliveries().await?;
+        let queued = self.store.queue_deliveries(QUEUE_AHEAD).await?;
         let claimed = self.store.claim(self.lease, IN_FLIGHT).await?;
         let worked = queued > 0 || !claimed.is_empty();
         for claim in claimed {

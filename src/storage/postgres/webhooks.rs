@@ -156,20 +156,27 @@ impl WebhookStore for PgStore {
         row.as_ref().map(delivery_from_row).transpose()
     }
 
-    async fn queue_deliveries(&self) -> StoreResult<u64> {
+    async fn queue_deliveries(&self, ahead: i64) -> StoreResult<u64> {
         // Below the feed's horizon, as the feed itself serves: an event
         // still to commit below an endpoint's place is impossible.
         let sql = "WITH ep AS (
-                SELECT id, event_types, feed_xid, feed_seq FROM orderly_webhook_endpoints
-                WHERE enabled FOR UPDATE SKIP LOCKED
+                SELECT w.id, w.event_types, w.feed_xid, w.feed_seq,
+                       $1 - (SELECT count(*) FROM orderly_webhook_deliveries d
+                             WHERE d.endpoint_id = w.id AND d.state = 'pending') AS room
+                FROM orderly_webhook_endpoints w
+                WHERE w.enabled FOR UPDATE SKIP LOCKED
             ), horizon AS (
                 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
-            ), batch AS (
-                SELECT ep.id AS endpoint_id, ep.event_types, ev.seq, ev.xid, ev.type
+            ), next AS (
+                SELECT ep.id AS endpoint_id, ep.event_types, ep.room, ev.seq, ev.xid, ev.type,
+                       row_number() OVER (PARTITION BY ep.id ORDER BY ev.xid, ev.seq) AS place
                 FROM ep CROSS JOIN horizon CROSS JOIN LATERAL (
                     SELECT seq, xid, type FROM orderly_events
                     WHERE (xid, seq) > (ep.feed_xid, ep.feed_seq) AND xid < horizon.xmin
-                    ORDER BY xid, seq LIMIT 1000) ev
+                    ORDER BY xid, seq LIMIT $1) ev
+                WHERE ep.room > 0
+            ), batch AS (
+                SELECT * FROM next WHERE place <= room
             ), queued AS (
                 INSERT INTO orderly_webhook_deliveries (endpoint_id, event_seq, event_xid)
                 SELECT endpoint_id, seq, xid FROM batch
@@ -182,7 +189,7 @@ impl WebhookStore for PgStore {
                 WHERE w.id = last.endpoint_id
             )
             SELECT count(*) FROM queued";
-        let row = self.writes().query_one(sql, &[]).await?;
+        let row = self.writes().query_one(sql, &[&ahead]).await?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 

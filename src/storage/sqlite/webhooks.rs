@@ -97,17 +97,23 @@ fn now() -> i64 {
     micros(Utc::now())
 }
 
-/// Queues each enabled endpoint's new events; how many deliveries.
-fn queue(conn: &Connection) -> StoreResult<u64> {
-    let endpoints: Vec<(i64, Option<String>, i64)> = conn
+/// Queues each enabled endpoint's new events, up to `ahead` pending per
+/// endpoint; how many deliveries.
+fn queue(conn: &Connection, ahead: i64) -> StoreResult<u64> {
+    let endpoints: Vec<(i64, Option<String>, i64, i64)> = conn
         .prepare_cached(
-            "SELECT id, event_types, feed_seq FROM orderly_webhook_endpoints WHERE enabled",
+            "SELECT w.id, w.event_types, w.feed_seq,
+                    (SELECT count(*) FROM orderly_webhook_deliveries d
+                     WHERE d.endpoint_id = w.id AND d.state = 'pending')
+             FROM orderly_webhook_endpoints w WHERE w.enabled",
         )?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut queued = 0;
     let mut events = conn.prepare_cached(
-        "SELECT seq, type FROM orderly_events WHERE seq > ? ORDER BY seq LIMIT 1000",
+        "SELECT seq, type FROM orderly_events WHERE seq > ? ORDER BY seq LIMIT ?",
     )?;
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO orderly_webhook_deliveries
@@ -115,10 +121,16 @@ fn queue(conn: &Connection) -> StoreResult<u64> {
     )?;
     let mut moved =
         conn.prepare_cached("UPDATE orderly_webhook_endpoints SET feed_seq = ? WHERE id = ?")?;
-    for (id, types, feed_seq) in endpoints {
+    for (id, types, feed_seq, pending) in endpoints {
+        let room = ahead - pending;
+        if room <= 0 {
+            continue;
+        }
         let types = types.map(|t| EventType::parse_list(&t).unwrap_or_default());
         let batch: Vec<(i64, String)> = events
-            .query_map([feed_seq], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map(params![feed_seq, room], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let Some(&(last, _)) = batch.last() else {
             continue;
@@ -383,11 +395,13 @@ impl WebhookStore for SqliteStore {
             .await
     }
 
-    async fn queue_deliveries(&self) -> StoreResult<u64> {
+    async fn queue_deliveries(&self, ahead: i64) -> StoreResult<u64> {
         let anything_new = "SELECT EXISTS (SELECT 1 FROM orderly_webhook_endpoints w
-             WHERE w.enabled AND EXISTS (SELECT 1 FROM orderly_events e WHERE e.seq > w.feed_seq))";
-        match self.any(anything_new, params![])? {
-            true => self.writer.write(queue).await,
+             WHERE w.enabled AND EXISTS (SELECT 1 FROM orderly_events e WHERE e.seq > w.feed_seq)
+               AND (SELECT count(*) FROM orderly_webhook_deliveries d
+                    WHERE d.endpoint_id = w.id AND d.state = 'pending') < ?1)";
+        match self.any(anything_new, [ahead])? {
+            true => self.writer.write(move |conn| queue(conn, ahead)).await,
             false => Ok(0),
         }
     }

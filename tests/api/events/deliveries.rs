@@ -261,8 +261,15 @@ async fn a_failing_receiver_is_retried_on_schedule_then_given_up_and_resent(app:
             .map_or(0, |n| n.trim().parse().unwrap())
     };
     assert_eq!(counted("retrying") + 1, attempts.len() as u64, "{metrics}");
-    assert_eq!((counted("failed"), counted("delivered")), (1, 1), "{metrics}");
-    assert!(metrics.contains("orderly_webhook_oldest_pending_seconds"), "{metrics}");
+    assert_eq!(
+        (counted("failed"), counted("delivered")),
+        (1, 1),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("orderly_webhook_oldest_pending_seconds"),
+        "{metrics}"
+    );
     let last = receiver.received().last().cloned().unwrap();
     assert_eq!(
         (last["webhook_id"].as_str(), last["status"].as_u64()),
