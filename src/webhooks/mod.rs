@@ -84,7 +84,14 @@ impl Dispatcher {
                         failing = false;
                         tracing::info!("webhook deliveries resumed");
                     }
-                    if !worked {
+                    // Next round once an attempt ends (its slot is free) or the
+                    // poll comes round: never a busy loop behind a slow receiver.
+                    if !attempts.is_empty() {
+                        tokio::select! {
+                            _ = attempts.join_next() => {}
+                            () = tokio::time::sleep(IDLE_POLL) => {}
+                        }
+                    } else if !worked {
                         tokio::time::sleep(IDLE_POLL).await;
                     }
                 }
