@@ -36,8 +36,13 @@ pub const IN_FLIGHT: i64 = 16;
 /// are written (a second write per event, competing with the API's).
 const QUEUE_AHEAD: i64 = 1000;
 
-/// How often the dispatcher looks for work when the last look found none.
+/// How often the dispatcher looks for new events (and for due work when
+/// the last look found none).
 const IDLE_POLL: Duration = Duration::from_millis(200);
+
+/// The least time between two rounds started by attempts ending: under a
+/// fast receiver, one round claims for the many that ended meanwhile.
+const ROUND_GAP: Duration = Duration::from_millis(10);
 
 /// How often deliveries past their retry period are marked failed, and the
 /// oldest pending one's age is measured.
@@ -70,6 +75,7 @@ impl Dispatcher {
         let this = Arc::new(self);
         let mut failing = false;
         let mut last_sweep: Option<Instant> = None;
+        let mut last_queued: Option<Instant> = None;
         // The attempts running; dropped (so aborted) with this future.
         let mut attempts = JoinSet::new();
         loop {
@@ -78,7 +84,13 @@ impl Dispatcher {
                 last_sweep = Some(Instant::now());
                 this.sweep().await;
             }
-            match this.round(&mut attempts).await {
+            // New events are looked for at the poll's pace, not on every
+            // attempt's end.
+            let queue = last_queued.is_none_or(|at| at.elapsed() >= IDLE_POLL);
+            if queue {
+                last_queued = Some(Instant::now());
+            }
+            match this.round(queue, &mut attempts).await {
                 Ok(worked) => {
                     if failing {
                         failing = false;
@@ -88,7 +100,7 @@ impl Dispatcher {
                     // poll comes round: never a busy loop behind a slow receiver.
                     if !attempts.is_empty() {
                         tokio::select! {
-                            _ = attempts.join_next() => {}
+                            _ = attempts.join_next() => tokio::time::sleep(ROUND_GAP).await,
                             () = tokio::time::sleep(IDLE_POLL) => {}
                         }
                     } else if !worked {
@@ -111,8 +123,15 @@ impl Dispatcher {
 
     /// Queues new events and starts the due attempts; whether there was
     /// anything to do.
-    async fn round(self: &Arc<Self>, attempts: &mut JoinSet<()>) -> anyhow::Result<bool> {
-        let queued = self.store.queue_deliveries(QUEUE_AHEAD).await?;
+    async fn round(
+        self: &Arc<Self>,
+        queue: bool,
+        attempts: &mut JoinSet<()>,
+    ) -> anyhow::Result<bool> {
+        let queued = match queue {
+            true => self.store.queue_deliveries(QUEUE_AHEAD).await?,
+            false => 0,
+        };
         let claimed = self.store.claim(self.lease, IN_FLIGHT).await?;
         let worked = queued > 0 || !claimed.is_empty();
         for claim in claimed {

@@ -167,16 +167,12 @@ impl WebhookStore for PgStore {
                 WHERE w.enabled FOR UPDATE SKIP LOCKED
             ), horizon AS (
                 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
-            ), next AS (
-                SELECT ep.id AS endpoint_id, ep.event_types, ep.room, ev.seq, ev.xid, ev.type,
-                       row_number() OVER (PARTITION BY ep.id ORDER BY ev.xid, ev.seq) AS place
+            ), batch AS (
+                SELECT ep.id AS endpoint_id, ep.event_types, ev.seq, ev.xid, ev.type
                 FROM ep CROSS JOIN horizon CROSS JOIN LATERAL (
                     SELECT seq, xid, type FROM orderly_events
                     WHERE (xid, seq) > (ep.feed_xid, ep.feed_seq) AND xid < horizon.xmin
-                    ORDER BY xid, seq LIMIT $1) ev
-                WHERE ep.room > 0
-            ), batch AS (
-                SELECT * FROM next WHERE place <= room
+                    ORDER BY xid, seq LIMIT greatest(ep.room, 0)) ev
             ), queued AS (
                 INSERT INTO orderly_webhook_deliveries (endpoint_id, event_seq, event_xid)
                 SELECT endpoint_id, seq, xid FROM batch
@@ -205,20 +201,17 @@ impl WebhookStore for PgStore {
                 WHERE w.enabled AND w.retry_at <= now()
                 FOR UPDATE SKIP LOCKED
             ), candidates AS (
-                SELECT c.endpoint_id, c.event_seq, ep.room,
-                       row_number() OVER (PARTITION BY c.endpoint_id
-                                          ORDER BY c.event_xid, c.event_seq) AS rn
+                SELECT c.endpoint_id, c.event_seq
                 FROM ep CROSS JOIN LATERAL (
-                    SELECT d.endpoint_id, d.event_seq, d.event_xid
+                    SELECT d.endpoint_id, d.event_seq
                     FROM orderly_webhook_deliveries d
                     WHERE d.endpoint_id = ep.id AND d.state = 'pending'
                       AND d.next_attempt_at <= now()
                       AND (d.leased_until IS NULL OR d.leased_until < now())
-                    ORDER BY d.event_xid, d.event_seq LIMIT $2) c
+                    ORDER BY d.event_xid, d.event_seq LIMIT greatest(ep.room, 0)) c
             ), locked AS (
                 SELECT d.endpoint_id, d.event_seq FROM orderly_webhook_deliveries d
-                WHERE (d.endpoint_id, d.event_seq) IN
-                        (SELECT endpoint_id, event_seq FROM candidates WHERE rn <= room)
+                WHERE (d.endpoint_id, d.event_seq) IN (SELECT endpoint_id, event_seq FROM candidates)
                   AND d.state = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
                 FOR UPDATE SKIP LOCKED
             ), probing AS (

@@ -66,4 +66,7 @@ CREATE INDEX IF NOT EXISTS orderly_webhook_deliveries_pending_idx
     ON orderly_webhook_deliveries (endpoint_id, event_xid, event_seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS orderly_webhook_deliveries_pending_age_idx
     ON orderly_webhook_deliveries (created_at) WHERE state = 'pending';
+-- The attempts in flight, counted on every claim.
+CREATE INDEX IF NOT EXISTS orderly_webhook_deliveries_leased_idx
+    ON orderly_webhook_deliveries (endpoint_id) WHERE state = 'pending' AND leased_until IS NOT NULL;
 CREATE INDEX IF NOT EXISTS orderly_webhook_deliveries_event_idx ON orderly_webhook_deliveries (event_seq);

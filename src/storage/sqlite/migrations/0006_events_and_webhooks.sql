@@ -46,4 +46,7 @@ CREATE INDEX orderly_webhook_deliveries_pending_idx
     ON orderly_webhook_deliveries (endpoint_id, event_seq) WHERE state = 'pending';
 CREATE INDEX orderly_webhook_deliveries_pending_age_idx
     ON orderly_webhook_deliveries (created_at) WHERE state = 'pending';
+-- The attempts in flight, counted on every claim.
+CREATE INDEX orderly_webhook_deliveries_leased_idx
+    ON orderly_webhook_deliveries (endpoint_id) WHERE state = 'pending' AND leased_until IS NOT NULL;
 CREATE INDEX orderly_webhook_deliveries_event_idx ON orderly_webhook_deliveries (event_seq);
