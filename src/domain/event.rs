@@ -70,17 +70,21 @@ pub enum Change {
     OrderMoved { order: Order, previous: OrderStatus },
 }
 
-/// An event's public id, `evt_` and 32 hex digits: random, so that it stays
-/// unique across restores and databases, and receivers may deduplicate on
-/// it.
+/// An event's public id, `evt_` and 32 hex digits: unique across restores
+/// and databases (74 of its bits are random), so receivers may deduplicate
+/// on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EventId(pub uuid::Uuid);
 
 impl EventId {
     const PREFIX: &'static str = "evt_";
 
-    pub fn random() -> Self {
-        Self(uuid::Uuid::new_v4())
+    /// A new id: a UUIDv7, its first 48 bits the time and the rest random,
+    /// so that ids written one after the other land side by side in the
+    /// index (a random v4 touched a random index page per write, which cost
+    /// SQLite's single writer about a third of its writes a second).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7())
     }
 
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -158,7 +162,7 @@ mod tests {
 
     #[test]
     fn ids_and_positions_round_trip_and_garbage_is_rejected() {
-        let id = EventId::random();
+        let id = EventId::generate();
         assert_eq!(EventId::parse(&id.to_string()), Ok(id));
         for bad in [
             "",

@@ -54,6 +54,13 @@ macro_rules! order_data {
 }
 pub(super) use order_data;
 
+/// A new event's id, made here rather than by the server's
+/// `gen_random_uuid()`: a time-ordered UUIDv7 lands beside the last one in
+/// the id's index (see `EventId::generate`).
+pub(super) fn new_event_id() -> String {
+    crate::domain::EventId::generate().0.to_string()
+}
+
 /// The columns every event read takes, in `event_from_row`'s order.
 macro_rules! event_columns {
     ($alias:literal) => {

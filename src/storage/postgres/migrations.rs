@@ -31,6 +31,27 @@ pub(super) const MIGRATION_LOCK: &str =
 /// The tables of the API's data, which the contract names.
 pub(super) const DATA_TABLES: [&str; 3] = ["users", "orders", "order_items"];
 
+/// The event feed needs transaction ids and random UUIDs from the server
+/// itself (`pg_current_xact_id`, `gen_random_uuid`): PostgreSQL 13 on.
+async fn refuse_servers_before_13(tx: &Transaction<'_>) -> anyhow::Result<()> {
+    let rows = tx.simple_query("SHOW server_version_num").await?;
+    let version = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => {
+            row.get(0).and_then(|v| v.parse::<u32>().ok())
+        }
+        _ => None,
+    });
+    match version {
+        Some(v) if v < 130_000 => anyhow::bail!(
+            "PostgreSQL {}.{} is too old: orderly needs PostgreSQL 13 or newer (its event feed \
+             uses pg_current_xact_id and gen_random_uuid)",
+            v / 10_000,
+            v % 10_000 / 100
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Applies pending `migrations` in one transaction.
 pub async fn migrate(client: &mut Client, migrations: &[Migration]) -> anyhow::Result<()> {
     let tx = client
@@ -47,6 +68,7 @@ pub async fn migrate(client: &mut Client, migrations: &[Migration]) -> anyhow::R
         &[],
     )
     .await?;
+    refuse_servers_before_13(&tx).await?;
     move_history_of_old_releases(&tx).await?;
     let others = tables_of_another_service(&tx).await?;
     if !others.is_empty() {

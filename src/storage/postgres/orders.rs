@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::connection::Statements;
 use super::errors::is_out_of_range;
-use super::events::order_data;
+use super::events::{new_event_id, order_data};
 use super::ids;
 use super::PgStore;
 use crate::domain::{NewOrder, Order, OrderStatus, PageRequest, StoredItem, Version};
@@ -47,7 +47,7 @@ const INSERT_ORDER_WITH_ITEMS: &str = concat!(
         FROM o, unnest($4::smallint[], $5::text[], $6::integer[], $7::bigint[])
                 AS t(line, sku, quantity, unit_price)
     ), e AS (
-        INSERT INTO orderly_events (type, data) SELECT 'order.created', ",
+        INSERT INTO orderly_events (id, type, data) SELECT $8::uuid, 'order.created', ",
     order_data!(
         "(SELECT jsonb_agg(jsonb_build_array(t.sku, t.quantity, t.unit_price) ORDER BY t.line)
           FROM unnest($4::smallint[], $5::text[], $6::integer[], $7::bigint[])
@@ -67,8 +67,8 @@ const MOVE_STATUS: &str = concat!(
         WHERE id = $1 AND updated_at = $2
         RETURNING id, user_id, status, currency, total, created_at, updated_at
     ), e AS (
-        INSERT INTO orderly_events (type, data, previous_status)
-        SELECT 'order.status_changed', ",
+        INSERT INTO orderly_events (id, type, data, previous_status)
+        SELECT $5::uuid, 'order.status_changed', ",
     order_data!(
         "(SELECT jsonb_agg(jsonb_build_array(i.sku, i.quantity, i.unit_price) ORDER BY i.line)
           FROM order_items i WHERE i.order_id = m.id)"
@@ -132,6 +132,7 @@ struct InsertParams<'a> {
     skus: Vec<&'a str>,
     quantities: Vec<i32>,
     unit_prices: Vec<i64>,
+    event_id: String,
 }
 
 impl<'a> InsertParams<'a> {
@@ -145,10 +146,11 @@ impl<'a> InsertParams<'a> {
             skus: items.iter().map(|i| i.sku.as_str()).collect(),
             quantities: items.iter().map(|i| i.quantity.get()).collect(),
             unit_prices: items.iter().map(|i| i.unit_price.get()).collect(),
+            event_id: new_event_id(),
         }
     }
 
-    fn as_params(&self) -> [&dyn Param; 7] {
+    fn as_params(&self) -> [&dyn Param; 8] {
         [
             &self.user_id,
             &self.total,
@@ -157,6 +159,7 @@ impl<'a> InsertParams<'a> {
             &self.skus,
             &self.quantities,
             &self.unit_prices,
+            &self.event_id,
         ]
     }
 }
@@ -204,7 +207,13 @@ impl OrderStore for PgStore {
         let changed = writes
             .query_opt(
                 MOVE_STATUS,
-                &[&id, &seen.timestamp(), &to.as_str(), &from.as_str()],
+                &[
+                    &id,
+                    &seen.timestamp(),
+                    &to.as_str(),
+                    &from.as_str(),
+                    &new_event_id(),
+                ],
             )
             .await?;
         let moved = match changed {

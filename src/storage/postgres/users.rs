@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
-use super::events::user_data;
+use super::events::{new_event_id, user_data};
 use super::ids;
 use super::PgStore;
 use crate::domain::{NewUser, PageRequest, Precondition, User, UserPatch};
@@ -27,13 +27,16 @@ pub(super) async fn insert(on: &impl Statements, new: &NewUser) -> StoreResult<U
     let sql = concat!(
         "WITH u AS (INSERT INTO users (email, name) VALUES ($1, $2)
                     RETURNING id, email, name, created_at, updated_at),
-              e AS (INSERT INTO orderly_events (type, data) SELECT 'user.created', ",
+              e AS (INSERT INTO orderly_events (id, type, data) SELECT $3::uuid, 'user.created', ",
         user_data!(),
         " FROM u)
          SELECT id, email, name, created_at, updated_at FROM u"
     );
     let row = on
-        .query_one(sql, &[&new.email.as_str(), &new.name.as_str()])
+        .query_one(
+            sql,
+            &[&new.email.as_str(), &new.name.as_str(), &new_event_id()],
+        )
         .await?;
     Ok(from_row(&row))
 }
@@ -71,7 +74,7 @@ impl UserStore for PgStore {
                             updated_at = GREATEST(now(), updated_at + interval '1 microsecond')
                         WHERE id = $1 AND ($4::timestamptz[] IS NULL OR updated_at = ANY($4))
                         RETURNING id, email, name, created_at, updated_at),
-                  e AS (INSERT INTO orderly_events (type, data) SELECT 'user.updated', ",
+                  e AS (INSERT INTO orderly_events (id, type, data) SELECT $5::uuid, 'user.updated', ",
             user_data!(),
             " FROM u)
              SELECT id, email, name, created_at, updated_at FROM u"
@@ -84,7 +87,7 @@ impl UserStore for PgStore {
         let name = patch.name.as_ref().map(|n| n.as_str());
         let writes = self.writes();
         let row = writes
-            .query_opt(sql, &[&id, &email, &name, &versions])
+            .query_opt(sql, &[&id, &email, &name, &versions, &new_event_id()])
             .await?;
         Ok(writes.written(row.as_ref().map(from_row)))
     }
@@ -93,13 +96,16 @@ impl UserStore for PgStore {
         let sql = concat!(
             "WITH u AS (DELETE FROM users WHERE id = $1
                         RETURNING id, email, name, created_at, updated_at),
-                  e AS (INSERT INTO orderly_events (type, data) SELECT 'user.deleted', ",
+                  e AS (INSERT INTO orderly_events (id, type, data) SELECT $2::uuid, 'user.deleted', ",
             user_data!(),
             " FROM u)
              SELECT id FROM u"
         );
         let writes = self.writes();
-        let deleted = writes.query_opt(sql, &[&id]).await?.is_some();
+        let deleted = writes
+            .query_opt(sql, &[&id, &new_event_id()])
+            .await?
+            .is_some();
         Ok(writes.written(deleted))
     }
 

@@ -42,7 +42,7 @@ fn insert(
          VALUES (?, ?, ?, ?, ?)",
     )?
     .execute(params![
-        EventId::random().0.simple().to_string(),
+        EventId::generate().0.simple().to_string(),
         kind.as_str(),
         micros(Utc::now()),
         data,
