@@ -148,12 +148,6 @@ pub struct Endpoint {
     pub failures: i32,
 }
 
-impl Endpoint {
-    pub fn subscribes_to(&self, kind: EventType) -> bool {
-        self.event_types.as_ref().is_none_or(|t| t.contains(&kind))
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
     /// Not delivered yet: waiting for its first attempt or a retry.

@@ -26,6 +26,27 @@ pub trait EventStore: Send + Sync {
     async fn purge_events(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// Events deleted per statement: no purge holds locks (or SQLite's
+/// writer) for long.
+pub const PURGE_BATCH: i64 = 5_000;
+
+/// Runs `delete_batch` (which deletes at most `PURGE_BATCH` events and
+/// says how many) until a batch comes back short; how many in all.
+pub async fn purge_in_batches<F, Fut>(mut delete_batch: F) -> StoreResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<i64>>,
+{
+    let mut purged = 0;
+    loop {
+        let deleted = delete_batch().await?;
+        purged += deleted as u64;
+        if deleted < PURGE_BATCH {
+            return Ok(purged);
+        }
+    }
+}
+
 /// A user row as an event's `data` holds it; timestamps in microseconds.
 /// PostgreSQL builds the same object in SQL (`postgres::events`).
 #[derive(Serialize, Deserialize)]

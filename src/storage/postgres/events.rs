@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use super::connection::Statements;
 use super::PgStore;
 use crate::domain::{Event, EventType, FeedPosition};
-use crate::storage::events::EventRow;
+use crate::storage::events::{purge_in_batches, EventRow, PURGE_BATCH};
 use crate::storage::{EventStore, ReadFrom, StoreError, StoreResult};
 
 /// Microseconds since the epoch of the timestamp column `$col`.
@@ -101,9 +101,6 @@ pub(super) fn event_from_row(row: &Row, first: usize) -> StoreResult<Event> {
     .into_event()
 }
 
-/// Events deleted per statement.
-const PURGE_BATCH: i64 = 5_000;
-
 #[async_trait]
 impl EventStore for PgStore {
     async fn feed(
@@ -138,17 +135,13 @@ impl EventStore for PgStore {
                     (SELECT seq FROM orderly_events WHERE created_at < $1 LIMIT $2)
                 RETURNING 1)
             SELECT count(*) FROM gone";
-        let mut purged = 0;
-        loop {
+        purge_in_batches(async || {
             let row = self
                 .writes()
                 .query_one(sql, &[&before, &PURGE_BATCH])
                 .await?;
-            let deleted = row.get::<_, i64>(0);
-            purged += deleted as u64;
-            if deleted < PURGE_BATCH {
-                return Ok(purged);
-            }
-        }
+            Ok(row.get::<_, i64>(0))
+        })
+        .await
     }
 }

@@ -34,7 +34,7 @@ fn endpoint_from_row(row: &Row) -> StoreResult<Endpoint> {
 }
 
 /// Event types as stored; one orderly does not know is corrupt data.
-pub(in crate::storage) fn stored_types(raw: &[impl AsRef<str>]) -> StoreResult<Vec<EventType>> {
+fn stored_types(raw: &[impl AsRef<str>]) -> StoreResult<Vec<EventType>> {
     raw.iter()
         .map(|t| EventType::parse(t.as_ref()))
         .collect::<Result<_, _>>()

@@ -8,7 +8,9 @@ use rusqlite::{params, Connection, Row};
 
 use super::{from_micros, micros, SqliteStore};
 use crate::domain::{Event, EventId, EventType, FeedPosition, Order, OrderStatus, User};
-use crate::storage::events::{order_snapshot, user_snapshot, EventRow};
+use crate::storage::events::{
+    order_snapshot, purge_in_batches, user_snapshot, EventRow, PURGE_BATCH,
+};
 use crate::storage::{EventStore, StoreError, StoreResult};
 
 /// Writes the event of a change to `user`, on the writer.
@@ -100,9 +102,6 @@ fn feed(
     rows.map(|row| row?).collect()
 }
 
-/// Events deleted per statement: a purge never holds the writer long.
-const PURGE_BATCH: i64 = 5_000;
-
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn feed(
@@ -131,8 +130,7 @@ impl EventStore for SqliteStore {
         if !any {
             return Ok(0);
         }
-        let mut purged = 0;
-        loop {
+        purge_in_batches(async || {
             let deleted = self
                 .writer
                 .write(move |conn| {
@@ -144,10 +142,8 @@ impl EventStore for SqliteStore {
                         .execute(params![before, PURGE_BATCH])?)
                 })
                 .await?;
-            purged += deleted as u64;
-            if (deleted as i64) < PURGE_BATCH {
-                return Ok(purged);
-            }
-        }
+            Ok(deleted as i64)
+        })
+        .await
     }
 }

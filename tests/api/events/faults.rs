@@ -152,8 +152,13 @@ async fn postgres_three_instances_deliver_every_event_once() {
         .collect();
     assert_eq!(ids.len(), 120);
     until_received(&receiver, &ids, Duration::from_secs(60)).await;
-    // Give any duplicate time to arrive.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once every delivery is recorded delivered, no attempt is in flight:
+    // any duplicate would have arrived.
+    crate::helpers::time_until("every delivery is recorded", async || {
+        let sql = "SELECT count(*) FROM orderly_webhook_deliveries WHERE state <> 'delivered'";
+        app.db_pool.scalar(sql).await == 0
+    })
+    .await;
     let got = receiver.ids();
     let mut times: HashMap<&str, usize> = HashMap::new();
     for id in &got {

@@ -15,7 +15,30 @@ on_both_backends!(
     each_committed_change_has_one_event_and_refused_ones_none,
     a_consumer_following_the_feed_during_concurrent_writes_sees_each_change_once,
     the_feed_filters_by_type_and_refuses_bad_queries,
+    events_past_their_retention_are_purged => purge_often,
 );
+
+fn purge_often(settings: &mut orderly::config::Settings) {
+    settings.key_purge_interval = std::time::Duration::from_millis(100);
+}
+
+/// An event aged past `--event-retention-days` (30) goes; a recent one stays.
+async fn events_past_their_retention_are_purged(app: TestApp) {
+    app.create_user("old@example.com", "Old").await;
+    let aged = match app.db_pool {
+        DbPool::Postgres(_) => "UPDATE orderly_events SET created_at = now() - interval '31 days'",
+        DbPool::Sqlite(_) => "UPDATE orderly_events SET created_at = created_at - 31 * 86400000000",
+    };
+    app.db_pool.execute(aged).await;
+    app.create_user("new@example.com", "New").await;
+    crate::helpers::time_until("the aged event is purged", async || {
+        app.db_pool.count("orderly_events").await == 1
+    })
+    .await;
+    let (events, _) = app.drain_feed(None).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["data"]["email"], "new@example.com");
+}
 
 fn types(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
