@@ -16,7 +16,7 @@ admin_url=${ORDERLY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgr
 database=orderly_adopt_bench
 url="${admin_url%/*}/$database"
 
-bash scripts/ensure-postgres.sh
+bash scripts/install/postgres.sh
 cargo build --release --quiet --bin orderly
 # shellcheck source=scripts/lib/venv.sh
 . scripts/lib/venv.sh

@@ -9,7 +9,7 @@ scenario, every target in turn), for --rounds rounds; each run is wrk (or
 pgbench) for --duration seconds at --connections connections.
 
 Replication targets (not in the default set): orderly-pg+cluster runs on
-the primary of a throwaway cluster (scripts/cluster.sh: a primary and two
+the primary of a throwaway cluster (scripts/topology/replicas.sh: a primary and two
 hot standbys, the first synchronous) with no replicas configured, and
 orderly-pg+replicas on the same primary with both standbys as read
 replicas: on one machine replicas add no cores, so the two measure the
@@ -21,7 +21,7 @@ the machine's PostgreSQL: orderly-pg+tls (sslmode=require: every
 connection encrypted), orderly-pg+unnamed (--pg-prepared-statements=false,
 direct), orderly-pg+pgbouncer-session (PgBouncer in session mode, prepared
 statements) and orderly-pg+pgbouncer-tx (transaction mode, unnamed
-statements), the PgBouncers started by scripts/pgbouncer.sh. Every
+statements), the PgBouncers started by scripts/topology/pgbouncer.sh. Every
 orderly run also reports PostgreSQL's CPU per request, and PgBouncer's
 where one is in front.
 
@@ -306,7 +306,7 @@ def postmaster_pid() -> int:
 
 
 def pgbouncer(action: str, target: str) -> pathlib.Path:
-    """scripts/pgbouncer.sh ACTION for `target`'s PgBouncer; its directory."""
+    """scripts/topology/pgbouncer.sh ACTION for `target`'s PgBouncer; its directory."""
     mode, port, _ = POOLERS[target]
     directory = pathlib.Path(f"/tmp/orderly-bench-{mode}-pgbouncer")
     server = ADMIN_URL.split("@", 1)[1].split("/", 1)[0]
@@ -345,7 +345,7 @@ def build_targets(args, workdir: pathlib.Path) -> list:
     targets = []
     wanted = args.targets.split(",")
     if any(name in wanted for name in ("orderly-pg+cluster", "orderly-pg+replicas", "orderly-pg+replicas+store")):
-        log("starting a throwaway cluster (scripts/cluster.sh up)")
+        log("starting a throwaway cluster (scripts/topology/replicas.sh up)")
         cluster("up")
         url = fresh_pg_database("orderly_bench_cluster", admin_url=CLUSTER_ADMIN_URL)
         cluster("caught-up")

@@ -29,7 +29,7 @@ case $backend in
 esac
 out=bench/profiles
 
-bash scripts/ensure-postgres.sh >/dev/null
+bash scripts/install/postgres.sh >/dev/null
 command -v perf >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null; }
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 command -v inferno-flamegraph >/dev/null 2>&1 || cargo install --quiet inferno

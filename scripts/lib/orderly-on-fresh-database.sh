@@ -22,7 +22,7 @@ orderly_start() {
   database_url="${admin_url%/*}/$name"
   psql "$admin_url" -qAtc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
   if ! psql "$admin_url" -qAtc "CREATE DATABASE $name" >/dev/null; then
-    echo "cannot create a database on $admin_url; start PostgreSQL (bash scripts/ensure-postgres.sh) or set ORDERLY_TEST_DATABASE_URL" >&2
+    echo "cannot create a database on $admin_url; start PostgreSQL (bash scripts/install/postgres.sh) or set ORDERLY_TEST_DATABASE_URL" >&2
     return 1
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

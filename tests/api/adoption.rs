@@ -5,7 +5,7 @@
 //! with the ids of the rows that break orderly's rules, and adopted so that
 //! orderly serves its rows as they were. PostgreSQL only: SQLite is only
 //! ever orderly's own (`sqlite_has_nothing_to_adopt`). The legacy service
-//! itself running beside orderly is `scripts/adopt-side-by-side.sh`.
+//! itself running beside orderly is `scripts/suite/adopt-side-by-side.sh`.
 
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@ client that openapi-python-client generated from orderly's /openapi.json.
 
     python client_lifecycle.py BASE_URL PACKAGE_NAME
 
-PACKAGE_NAME must be importable (scripts/api-checks.sh puts the generated
+PACKAGE_NAME must be importable (scripts/suite/api-checks.sh puts the generated
 package on PYTHONPATH). Operations are found by method and path template in
 the generated modules, so the checks do not depend on operationIds or tags;
 the mapping found is printed, with a note where it differs from the plan.

@@ -2,7 +2,7 @@
 
 `client` talks HTTP to the service at ORDERLY_BASE_URL; `db_pool` is an
 asyncpg pool on the service's own PostgreSQL database at ORDERLY_DSN.
-`scripts/blackbox.sh` starts a fresh service and database and sets both.
+`scripts/suite/blackbox.sh` starts a fresh service and database and sets both.
 """
 
 import os
@@ -34,7 +34,7 @@ def _required_env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
         pytest.fail(
-            f"{name} is not set: run this suite through scripts/blackbox.sh, "
+            f"{name} is not set: run this suite through scripts/suite/blackbox.sh, "
             "which starts orderly on a fresh PostgreSQL database and sets it",
             pytrace=False,
         )

@@ -2,7 +2,7 @@
 adopted database at the same time.
 
 LEGACY_BASE_URL and ORDERLY_BASE_URL are the two services, ORDERLY_DSN the
-database they share. `scripts/adopt-side-by-side.sh` creates the database
+database they share. `scripts/suite/adopt-side-by-side.sh` creates the database
 through the legacy service, runs `orderly migrate --adopt`, starts orderly
 and sets all three.
 """
@@ -28,7 +28,7 @@ def _required_env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
         pytest.fail(
-            f"{name} is not set: run this module through scripts/adopt-side-by-side.sh, which "
+            f"{name} is not set: run this module through scripts/suite/adopt-side-by-side.sh, which "
             "starts the legacy service and orderly on one adopted PostgreSQL database and sets it",
             pytrace=False,
         )

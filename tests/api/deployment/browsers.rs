@@ -1,5 +1,5 @@
 //! Browsers: a page on another origin calls the API in a real, headless
-//! Chromium (Debian's, installed by `scripts/ensure-chromium.sh`) through
+//! Chromium (Debian's, installed by `scripts/install/chromium.sh`) through
 //! CORS, and clients that ask get compressed bodies. (Longer than most:
 //! a page server and a browser run of its own, then three scenarios.)
 
@@ -71,14 +71,14 @@ fn page_that_creates_a_user(api: &str, key: &str, email: &str) -> String {
 /// Loads `url` in headless Chromium and returns what `#out` holds once
 /// the page's scripts ran.
 fn what_the_page_saw(url: &str) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-chromium.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install/chromium.sh");
     let found = Command::new("bash")
         .arg(script)
         .output()
         .expect("bash runs");
     assert!(
         found.status.success(),
-        "no Chromium: scripts/ensure-chromium.sh installs Debian's chromium package (as root, with apt): {}",
+        "no Chromium: scripts/install/chromium.sh installs Debian's chromium package (as root, with apt): {}",
         String::from_utf8_lossy(&found.stderr)
     );
     let chromium = String::from_utf8_lossy(&found.stdout).trim().to_owned();

@@ -1,4 +1,4 @@
-//! orderly behind a real PgBouncer (Debian's 1.18, `scripts/pgbouncer.sh`)
+//! orderly behind a real PgBouncer (Debian's 1.18, `scripts/topology/pgbouncer.sh`)
 //! in front of a server of the test's own: no start-up parameter it
 //! refuses, statements that survive transaction pooling, server limits in
 //! force through it, and nothing lost or doubled when its server

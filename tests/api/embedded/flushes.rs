@@ -6,7 +6,7 @@
 //! came after its request was read, and writes that waited together share
 //! one flush; under `normal`, the log is never flushed at commit.
 //!
-//! Needs Debian's `strace` (`.ci/run` installs it: `scripts/ensure-strace.sh`).
+//! Needs Debian's `strace` (`.ci/run` installs it: `scripts/install/strace.sh`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -227,7 +227,7 @@ impl Strace {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("strace runs: install Debian's strace (bash scripts/ensure-strace.sh)");
+            .expect("strace runs: install Debian's strace (bash scripts/install/strace.sh)");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         // "Process N attached with T threads": every thread, at once.
         let attached = async {

@@ -1,5 +1,5 @@
 //! A throwaway PostgreSQL primary with two hot standbys (the first
-//! synchronous), made by `scripts/cluster.sh` on loopback ports of the
+//! synchronous), made by `scripts/topology/replicas.sh` on loopback ports of the
 //! test's own, never the shared server. Removed when dropped, panics
 //! included; a cluster left by a killed run is removed by the next `up`.
 
@@ -93,7 +93,7 @@ impl Cluster {
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/topology/replicas.sh");
         let out = Command::new("bash")
             .arg(script)
             .args(args)
@@ -104,7 +104,7 @@ impl Cluster {
             .expect("bash runs");
         assert!(
             out.status.success(),
-            "scripts/cluster.sh {} failed: it needs PostgreSQL's server binaries \
+            "scripts/topology/replicas.sh {} failed: it needs PostgreSQL's server binaries \
              (/usr/lib/postgresql/*/bin, or PG_BIN) and root, to run them as the postgres user; \
              ports {}-{} free. Its output, servers' logs included:\n{}{}",
             args.join(" "),

@@ -411,7 +411,7 @@ async fn connect_or_explain(url: &str) -> Client {
         }
         Err(e) => panic!(
             "the PostgreSQL tests need a server: could not connect to {url}: {e}.\n\
-             Start the local cluster with `bash scripts/ensure-postgres.sh` \
+             Start the local cluster with `bash scripts/install/postgres.sh` \
              (`bash .ci/run` does this for you), or set {PG_URL_VAR} to a server where this \
              user may CREATE DATABASE."
         ),

@@ -1,4 +1,4 @@
-//! A throwaway PgBouncer of a test's own (`scripts/pgbouncer.sh`, Debian's
+//! A throwaway PgBouncer of a test's own (`scripts/topology/pgbouncer.sh`, Debian's
 //! package), in front of a server of the test's own, on a port of its
 //! own. Stopped and removed when dropped.
 
@@ -38,7 +38,7 @@ impl PgBouncer {
     }
 
     fn run(&self, command: &str) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/pgbouncer.sh");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/topology/pgbouncer.sh");
         let out = Command::new("bash")
             .arg(script)
             .arg(command)
@@ -53,7 +53,7 @@ impl PgBouncer {
             .expect("bash runs");
         assert!(
             out.status.success(),
-            "scripts/pgbouncer.sh {command} failed: it needs Debian's pgbouncer package \
+            "scripts/topology/pgbouncer.sh {command} failed: it needs Debian's pgbouncer package \
              (the script installs it with apt-get as root), and port {} free:\n{}{}",
             self.port,
             String::from_utf8_lossy(&out.stdout),

@@ -20,12 +20,12 @@ pub struct Receiver {
     _dir: tempfile::TempDir,
 }
 
-/// The venv `scripts/ensure-webhook-receiver.sh` makes.
+/// The venv `scripts/install/webhook-receiver.sh` makes.
 fn python() -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-webhooks/bin/python");
     assert!(
         python.exists(),
-        "the webhook receiver's venv is missing: run `bash scripts/ensure-webhook-receiver.sh` \
+        "the webhook receiver's venv is missing: run `bash scripts/install/webhook-receiver.sh` \
          (.ci/run does) to make {}",
         python.display()
     );

@@ -1,7 +1,7 @@
 //! A commit whose wait for the synchronous standby is cut short is never
 //! acknowledged, whatever language the server speaks: on a throwaway
 //! primary with a synchronous standby, its `lc_messages` German and then
-//! French (locales made by `scripts/ensure-locales.sh`), and
+//! French (locales made by `scripts/install/locales.sh`), and
 //! `client_min_messages = error` for every session that does not ask for
 //! more (the warning is orderly's only word of a cut-short wait). With the standby
 //! stopped, so that every commit waits for it, a keyless and a keyed order
@@ -273,7 +273,7 @@ async fn switchover_under_keyless_load(
 /// Makes `locale` (UTF-8) known to the C library, as CI does beforehand.
 fn ensure_locale(locale: &str) {
     let script =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-locales.sh");
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install/locales.sh");
     let out = std::process::Command::new("bash")
         .arg(script)
         .arg(locale)
@@ -281,7 +281,7 @@ fn ensure_locale(locale: &str) {
         .expect("bash runs");
     assert!(
         out.status.success(),
-        "scripts/ensure-locales.sh {locale} failed (it needs Debian's locales package, installed as root): {}",
+        "scripts/install/locales.sh {locale} failed (it needs Debian's locales package, installed as root): {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

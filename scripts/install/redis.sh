@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the machine's Redis answers at 127.0.0.1:6379, which the
-# session-store tests and scripts/ha-check.sh use (each with a database
+# session-store tests and scripts/suite/ha-check.sh use (each with a database
 # number of its own): starts Debian's redis-server there, keeping nothing
 # on disk, if nothing answers; installs it first if missing.
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # orderly on the real HA engine: three orderly instances behind HAProxy
 # (round robin per request) over a Patroni + etcd cluster of three
-# PostgreSQL nodes (scripts/ha.sh), every instance with
+# PostgreSQL nodes (scripts/topology/ha.sh), every instance with
 # DATABASE_URL listing all three nodes (target_session_attrs=read-write),
 # --read-from-standbys and --session-store on a Redis database of its own.
 #
@@ -29,7 +29,7 @@
 # Extra arguments go to pytest.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export ORDERLY_HA_DIR=${ORDERLY_HA_DIR:-/tmp/orderly-ha-check}
 export ORDERLY_HA_PORT=${ORDERLY_HA_PORT:-24432}
@@ -70,7 +70,7 @@ cleanup() {
       [ -f "$f" ] && { echo "== $f (last warnings and errors)" >&2; grep -E ' (WARN|ERROR) ' "$f" | tail -n 15 >&2; }
     done
   fi
-  bash scripts/ha.sh down >/dev/null 2>&1 || true
+  bash scripts/topology/ha.sh down >/dev/null 2>&1 || true
   redis-cli -n "$redis_db" flushdb >/dev/null 2>&1 || true
   rm -rf "$logs"
 }
@@ -128,29 +128,29 @@ standby_share() {
   echo $(( 100 * (standby_after - standby_before) / (total_after - total_before) ))
 }
 
-leader_port() { bash scripts/ha.sh leader | awk '{ print $2 }'; }
-bash scripts/ha.sh up >/dev/null
+leader_port() { bash scripts/topology/ha.sh leader | awk '{ print $2 }'; }
+bash scripts/topology/ha.sh up >/dev/null
 leader_dsn() { echo "postgres://postgres@127.0.0.1:$(leader_port)/postgres"; }
 redis-cli -n "$redis_db" flushdb >/dev/null
 start_instances ORDERLY_SESSION_STORE="$store"
-bash scripts/ha.sh balance "$lb_port" "${instance_ports[@]}" >/dev/null
+bash scripts/topology/ha.sh balance "$lb_port" "${instance_ports[@]}" >/dev/null
 until_standbys_serve
 
 echo "== 1. the seed's suite through HAProxy over three instances, replay paused on both standbys, with the session store"
-bash scripts/ha.sh pause >/dev/null
+bash scripts/topology/ha.sh pause >/dev/null
 ORDERLY_BASE_URL="$balancer" ORDERLY_DSN="$(leader_dsn)" \
   "$venv/bin/pytest" -c tests/blackbox/pytest.ini --rootdir tests/blackbox tests/blackbox "$@"
 echo "-- the same suite, the instances without the session store (it must fail)"
 start_instances
 until_standbys_serve
-bash scripts/ha.sh pause >/dev/null 2>&1 || true
+bash scripts/topology/ha.sh pause >/dev/null 2>&1 || true
 if ORDERLY_BASE_URL="$balancer" ORDERLY_DSN="$(leader_dsn)" \
   "$venv/bin/pytest" -c tests/blackbox/pytest.ini --rootdir tests/blackbox tests/blackbox -q -p no:cacheprovider >"$logs/without-store.txt" 2>&1; then
   cat "$logs/without-store.txt" >&2
   fail "the suite passed without the session store: the paused standbys were never read, so the run above proved nothing"
 fi
 echo "without the store, as expected, it failed: $(grep -E '^FAILED' "$logs/without-store.txt" | sed 's/ - .*//' | tr '\n' ' ')"
-bash scripts/ha.sh resume >/dev/null
+bash scripts/topology/ha.sh resume >/dev/null
 redis-cli -n "$redis_db" flushdb >/dev/null
 start_instances ORDERLY_SESSION_STORE="$store"
 until_standbys_serve
@@ -159,16 +159,16 @@ echo "== 2. the leader killed (Patroni and postmaster, SIGKILL) under keyed orde
 before_share=$(standby_share 60)
 echo "reads served by standbys before the failover: $before_share%"
 "$venv/bin/python" tests/ha/under_load.py --name failover --base "$balancer" --dsn "$database_url" \
-  --event "bash scripts/ha.sh kill-leader >$logs/killed" --allowed 201,503 | tee "$logs/failover.json"
+  --event "bash scripts/topology/ha.sh kill-leader >$logs/killed" --allowed 201,503 | tee "$logs/failover.json"
 killed=$(awk '{ print $1 }' "$logs/killed")
 [ -n "$killed" ] || fail "cannot tell which node was killed"
-echo "new leader: $(bash scripts/ha.sh leader); restarting $killed's Patroni"
-bash scripts/ha.sh start "$killed" >/dev/null
-bash scripts/ha.sh wait-replica "$killed" >/dev/null
+echo "new leader: $(bash scripts/topology/ha.sh leader); restarting $killed's Patroni"
+bash scripts/topology/ha.sh start "$killed" >/dev/null
+bash scripts/topology/ha.sh wait-replica "$killed" >/dev/null
 grep -q "pg_rewind exit code=0\|running pg_rewind" "$ORDERLY_HA_DIR/$killed.log" &&
   echo "$killed rejoined as a streaming replica through pg_rewind" ||
   echo "$killed rejoined as a streaming replica"
-bash scripts/ha.sh wait-healthy >/dev/null
+bash scripts/topology/ha.sh wait-healthy >/dev/null
 until_standbys_serve
 after_share=$(standby_share 60)
 echo "reads served by standbys after the failover (the old leader among them): $after_share%"
@@ -176,6 +176,6 @@ echo "reads served by standbys after the failover (the old leader among them): $
 
 echo "== 3. a planned switchover under the same load"
 "$venv/bin/python" tests/ha/under_load.py --name switchover --base "$balancer" --dsn "$database_url" \
-  --event "bash scripts/ha.sh switchover" --allowed 201 | tee "$logs/switchover.json"
+  --event "bash scripts/topology/ha.sh switchover" --allowed 201 | tee "$logs/switchover.json"
 echo "commits whose synchronous wait the switchover's shutdown cut short (each resolved under its key): $(cat "$logs"/orderly-*.log | grep -c 'shut down while a commit waited' || true)"
 echo "ha-check: all green"

@@ -22,7 +22,7 @@
 # and made again when that file changes.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 admin_url=${ORDERLY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
@@ -88,7 +88,7 @@ id_of() { python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'; }
 say "database $database"
 psql "$admin_url" -qAtc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
 if ! psql "$admin_url" -qAtc "CREATE DATABASE $database" >/dev/null; then
-  echo "cannot create a database on $admin_url; start PostgreSQL (bash scripts/ensure-postgres.sh) or set ORDERLY_TEST_DATABASE_URL" >&2
+  echo "cannot create a database on $admin_url; start PostgreSQL (bash scripts/install/postgres.sh) or set ORDERLY_TEST_DATABASE_URL" >&2
   exit 1
 fi
 database_made=1

@@ -6,36 +6,36 @@
 # failover, never for data anyone keeps: every connection from 127.0.0.1
 # is trusted.
 #
-#   bash scripts/ha.sh install       # installs the Debian packages it needs, if missing
-#   bash scripts/ha.sh up            # (re)creates it; waits (120 s at most,
+#   bash scripts/topology/ha.sh install       # installs the Debian packages it needs, if missing
+#   bash scripts/topology/ha.sh up            # (re)creates it; waits (120 s at most,
 #                                    # 10-16 s here) until the leader takes
 #                                    # writes and both replicas stream, one
 #                                    # synchronously; prints DATABASE_URL
-#   bash scripts/ha.sh status        # `patronictl list`
-#   bash scripts/ha.sh leader        # prints the leader and its port: node1 24432
-#   bash scripts/ha.sh wait-leader   # waits (60 s at most) until a leader takes
+#   bash scripts/topology/ha.sh status        # `patronictl list`
+#   bash scripts/topology/ha.sh leader        # prints the leader and its port: node1 24432
+#   bash scripts/topology/ha.sh wait-leader   # waits (60 s at most) until a leader takes
 #                                    # writes; prints it as `leader` does
-#   bash scripts/ha.sh wait-healthy  # waits (60 s at most) for what `up` waits for
-#   bash scripts/ha.sh kill-leader   # SIGKILLs the leader's Patroni and postmaster;
+#   bash scripts/topology/ha.sh wait-healthy  # waits (60 s at most) for what `up` waits for
+#   bash scripts/topology/ha.sh kill-leader   # SIGKILLs the leader's Patroni and postmaster;
 #                                    # prints the node killed and its port; the
 #                                    # synchronous standby takes over after the
 #                                    # leader lease (ttl) runs out: 9-10 s
-#   bash scripts/ha.sh start NODE    # starts NODE's Patroni again (after a kill):
+#   bash scripts/topology/ha.sh start NODE    # starts NODE's Patroni again (after a kill):
 #                                    # it rejoins as a replica, through pg_rewind
-#   bash scripts/ha.sh wait-replica NODE # waits (60 s at most) until NODE streams
+#   bash scripts/topology/ha.sh wait-replica NODE # waits (60 s at most) until NODE streams
 #                                    # from the leader
-#   bash scripts/ha.sh switchover [NODE] # planned switchover to NODE, by default
+#   bash scripts/topology/ha.sh switchover [NODE] # planned switchover to NODE, by default
 #                                    # the synchronous standby (the only one
 #                                    # Patroni accepts); waits until it takes
 #                                    # writes; prints it as `leader` does
-#   bash scripts/ha.sh pause         # maintenance mode, and WAL replay paused on
+#   bash scripts/topology/ha.sh pause         # maintenance mode, and WAL replay paused on
 #                                    # every replica (Patroni resumes it otherwise)
-#   bash scripts/ha.sh resume        # replay resumed, maintenance mode off
-#   bash scripts/ha.sh balance LISTEN_PORT BACKEND_PORT...
+#   bash scripts/topology/ha.sh resume        # replay resumed, maintenance mode off
+#   bash scripts/topology/ha.sh balance LISTEN_PORT BACKEND_PORT...
 #                                    # HAProxy on 127.0.0.1:LISTEN_PORT, HTTP,
 #                                    # round robin per request over the backends
-#   bash scripts/ha.sh unbalance     # stops that HAProxy
-#   bash scripts/ha.sh down          # stops everything, removes it all
+#   bash scripts/topology/ha.sh unbalance     # stops that HAProxy
+#   bash scripts/topology/ha.sh down          # stops everything, removes it all
 #
 # NODE is node1, node2 or node3. ORDERLY_HA_DIR (default /tmp/orderly-ha)
 # holds the data directories, the configurations, the logs (nodeN.log,

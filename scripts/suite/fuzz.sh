@@ -2,8 +2,8 @@
 # Fuzzes orderly's request parsing and validation (the cargo-fuzz crate in
 # fuzz/, nightly Rust) for a bounded time; fails if any target crashes.
 #
-#   bash scripts/fuzz.sh [SECONDS]    # default 30: the CI run
-#   bash scripts/fuzz.sh 3600         # a long run
+#   bash scripts/suite/fuzz.sh [SECONDS]    # default 30: the CI run
+#   bash scripts/suite/fuzz.sh 3600         # a long run
 #
 # SECONDS is the total fuzzing time, shared equally by the targets in
 # fuzz/fuzz_targets (the build before it is not counted). Installs
@@ -20,7 +20,7 @@
 # FUZZ_TIMEOUT (10 s) the time one input may take.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 total=${1:-30}

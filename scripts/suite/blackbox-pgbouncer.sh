@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # The seed's pytest suite, verbatim, against orderly behind a real
-# PgBouncer (Debian's, scripts/pgbouncer.sh): first in transaction mode
+# PgBouncer (Debian's, scripts/topology/pgbouncer.sh): first in transaction mode
 # with a short server_lifetime (server connections replaced while the
 # suite runs) and --pg-prepared-statements=false, then in session mode on
 # PgBouncer's stock settings with orderly's defaults. The suite's own
 # direct SQL goes to the server, not through the pooler.
 #
-# Runs on a throwaway server of its own (scripts/cluster.sh with no
+# Runs on a throwaway server of its own (scripts/topology/replicas.sh with no
 # standbys, port ORDERLY_CLUSTER_PORT, default 26432) and PgBouncer on the
 # next ports, all removed at exit. Extra arguments go to pytest.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export ORDERLY_CLUSTER_DIR=${ORDERLY_CLUSTER_DIR:-/tmp/orderly-blackbox-pgbouncer}
 export ORDERLY_CLUSTER_PORT=${ORDERLY_CLUSTER_PORT:-26432}
@@ -29,12 +29,12 @@ admin_url="postgres://postgres@127.0.0.1:$ORDERLY_CLUSTER_PORT/postgres"
 name="orderly_blackbox_pgbouncer"
 # shellcheck source=scripts/lib/orderly-on-fresh-database.sh
 . scripts/lib/orderly-on-fresh-database.sh
-trap 'orderly_stop; bash scripts/pgbouncer.sh down; bash scripts/cluster.sh down; rm -f "$log"' EXIT
-bash scripts/cluster.sh up >/dev/null
+trap 'orderly_stop; bash scripts/topology/pgbouncer.sh down; bash scripts/topology/replicas.sh down; rm -f "$log"' EXIT
+bash scripts/topology/replicas.sh up >/dev/null
 
 for mode in transaction session; do
   export ORDERLY_PGBOUNCER_MODE=$mode
-  bash scripts/pgbouncer.sh up >/dev/null
+  bash scripts/topology/pgbouncer.sh up >/dev/null
   pooled="postgres://postgres@127.0.0.1:$ORDERLY_PGBOUNCER_PORT/$name"
   case $mode in
     transaction) export ORDERLY_PG_PREPARED_STATEMENTS=false ;;
@@ -49,5 +49,5 @@ for mode in transaction session; do
     exit 1
   fi
   orderly_stop
-  bash scripts/pgbouncer.sh down
+  bash scripts/topology/pgbouncer.sh down
 done

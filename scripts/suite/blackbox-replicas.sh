@@ -5,12 +5,12 @@
 # replica has replayed them). Then replay resumes, and reads are shown
 # served by the replicas again.
 #
-# Runs on a throwaway cluster of its own (scripts/cluster.sh, ports
+# Runs on a throwaway cluster of its own (scripts/topology/replicas.sh, ports
 # ORDERLY_CLUSTER_PORT, default 25732, and the next two), removed at exit.
 # Extra arguments go to pytest.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export ORDERLY_CLUSTER_DIR=${ORDERLY_CLUSTER_DIR:-/tmp/orderly-blackbox-replicas}
 export ORDERLY_CLUSTER_PORT=${ORDERLY_CLUSTER_PORT:-25732}
@@ -26,14 +26,14 @@ admin_url="postgres://postgres@127.0.0.1:$primary_port/postgres"
 name="orderly_blackbox_replicas"
 # shellcheck source=scripts/lib/orderly-on-fresh-database.sh
 . scripts/lib/orderly-on-fresh-database.sh
-trap 'orderly_stop; bash scripts/cluster.sh down; rm -f "$log"' EXIT
-bash scripts/cluster.sh up >/dev/null
+trap 'orderly_stop; bash scripts/topology/replicas.sh down; rm -f "$log"' EXIT
+bash scripts/topology/replicas.sh up >/dev/null
 
 metrics() { curl -fsS --max-time 5 "$base_url/metrics"; }
 reads_by() { metrics | awk -v s="orderly_db_reads_total{target=\"$1\"}" '$1 == s { print $2 }'; }
 replica_reads() { echo $(( $(reads_by "${standbys[0]}" || echo 0) + $(reads_by "${standbys[1]}" || echo 0) )); }
 until_replayed_all() {
-  bash scripts/cluster.sh caught-up
+  bash scripts/topology/replicas.sh caught-up
   sleep 0.3 # orderly checks its replicas every 100 ms
 }
 fail() { echo "blackbox-replicas: $*" >&2; metrics | grep -E '^orderly_db_(reads|replica)' >&2 || true; exit 1; }
@@ -44,7 +44,7 @@ replicas="postgres://postgres@${standbys[0]}/$name,postgres://postgres@${standby
 ORDERLY_READ_REPLICA_URLS=$replicas ORDERLY_REPLICA_MAX_LAG_MS=600000 \
   orderly_start "$name" "${CARGO_TARGET_DIR:-$root/target}/debug/orderly" "$log"
 until_replayed_all
-bash scripts/cluster.sh pause
+bash scripts/topology/replicas.sh pause
 before=$(replica_reads)
 curl -fsS "$base_url/api/v1/users?limit=1" >/dev/null
 [ "$(replica_reads)" -eq $((before + 1)) ] || fail "a read before any write was not served by a replica"
@@ -66,7 +66,7 @@ done
 echo "suite green with replay paused: reads by the primary $(reads_by primary), by the paused replicas $paused_reads;" \
   "users on the primary $on_primary, on each paused replica $(count_users "${standbys[0]}")"
 
-bash scripts/cluster.sh resume
+bash scripts/topology/replicas.sh resume
 until_replayed_all
 before=$(replica_reads)
 for _ in $(seq 1 10); do curl -fsS "$base_url/api/v1/users?limit=5" >/dev/null; done

@@ -23,7 +23,7 @@
 # API_CHECKS_ST_TIMEOUT (seconds, 150) bound schemathesis.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 if [ -z "${ORDERLY_BIN:-}" ]; then
   cargo build --quiet --bin orderly

@@ -2,10 +2,10 @@
 # A throwaway PgBouncer (Debian's package, installed if missing) on
 # loopback, in front of one PostgreSQL server, with a config of its own:
 #
-#   bash scripts/pgbouncer.sh install    # installs Debian's package if missing
-#   bash scripts/pgbouncer.sh up         # (re)starts it; prints its URL
-#   bash scripts/pgbouncer.sh reconnect  # every server connection replaced (admin RECONNECT)
-#   bash scripts/pgbouncer.sh down       # stops it, removes its directory
+#   bash scripts/topology/pgbouncer.sh install    # installs Debian's package if missing
+#   bash scripts/topology/pgbouncer.sh up         # (re)starts it; prints its URL
+#   bash scripts/topology/pgbouncer.sh reconnect  # every server connection replaced (admin RECONNECT)
+#   bash scripts/topology/pgbouncer.sh down       # stops it, removes its directory
 #
 # ORDERLY_PGBOUNCER_DIR (default /tmp/orderly-pgbouncer) holds its config,
 # log and socket; ORDERLY_PGBOUNCER_PORT (default 26435) is where it

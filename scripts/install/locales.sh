@@ -5,8 +5,8 @@
 # PostgreSQL's translations come with Debian's postgresql package; a
 # server can only take an lc_messages the C library knows.
 #
-#   bash scripts/ensure-locales.sh            # de_DE.UTF-8 and fr_FR.UTF-8
-#   bash scripts/ensure-locales.sh xx_YY ...  # others (UTF-8 each)
+#   bash scripts/install/locales.sh            # de_DE.UTF-8 and fr_FR.UTF-8
+#   bash scripts/install/locales.sh xx_YY ...  # others (UTF-8 each)
 set -euo pipefail
 
 wanted=("$@")

@@ -3,16 +3,16 @@
 # packages' own tools: a primary and two hot standbys streaming from it,
 # each through a replication slot of its own, the first synchronous.
 #
-#   bash scripts/cluster.sh up       # (re)creates it; prints the URLs
-#   bash scripts/cluster.sh status   # who runs, who replicates, the lag
-#   bash scripts/cluster.sh caught-up # waits until both standbys replayed all
-#   bash scripts/cluster.sh pause    # pauses replay on both standbys (resume)
-#   bash scripts/cluster.sh crash N  # stops server N at once (pg_ctl -m immediate)
-#   bash scripts/cluster.sh stop N   # shuts server N down cleanly (pg_ctl -m fast)
-#   bash scripts/cluster.sh start N  # starts server N again (after a crash or stop)
-#   bash scripts/cluster.sh failover # promotes standby1, standby2 follows it
-#   bash scripts/cluster.sh switchover # stops the primary cleanly, then fails over
-#   bash scripts/cluster.sh down     # stops everything, removes it all
+#   bash scripts/topology/replicas.sh up       # (re)creates it; prints the URLs
+#   bash scripts/topology/replicas.sh status   # who runs, who replicates, the lag
+#   bash scripts/topology/replicas.sh caught-up # waits until both standbys replayed all
+#   bash scripts/topology/replicas.sh pause    # pauses replay on both standbys (resume)
+#   bash scripts/topology/replicas.sh crash N  # stops server N at once (pg_ctl -m immediate)
+#   bash scripts/topology/replicas.sh stop N   # shuts server N down cleanly (pg_ctl -m fast)
+#   bash scripts/topology/replicas.sh start N  # starts server N again (after a crash or stop)
+#   bash scripts/topology/replicas.sh failover # promotes standby1, standby2 follows it
+#   bash scripts/topology/replicas.sh switchover # stops the primary cleanly, then fails over
+#   bash scripts/topology/replicas.sh down     # stops everything, removes it all
 #
 # ORDERLY_CLUSTER_STANDBYS=0 makes a lone primary instead (for a server
 # of a test's own: TLS, a pooler in front); ORDERLY_CLUSTER_CONF names a
