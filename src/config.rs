@@ -283,4 +283,6 @@ fn key_name(text: &str) -> Result<KeyName, String> {
 }
 
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;

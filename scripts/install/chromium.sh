@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Installs Debian's Chromium (for the headless-browser tests) if missing; prints its path.
+#
 # Debian's Chromium, for the tests that load a page in a real browser
 # (headless): installed from the package if missing. Prints its path.
 set -euo pipefail

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Installs and generates the German and French locales the failure-outcome tests run PostgreSQL in.
+#
 # Makes the locales the failure-outcome tests run their throwaway servers
 # in (lc_messages German, then French) available: generated with
 # `localedef` from Debian's `locales` package, installed first if missing.

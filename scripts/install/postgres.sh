@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Installs and starts the shared test PostgreSQL on 127.0.0.1:5432 (trust auth) if it does not answer.
+#
 # Makes sure a PostgreSQL server answers on 127.0.0.1:5432 for the tests:
 # installs it from Debian's packages if absent, creates and starts the
 # cluster if it is down, and lets the local `postgres` user in over TCP

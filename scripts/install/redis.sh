@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Installs and starts the shared Redis on 127.0.0.1:6379 (nothing kept on disk) if it does not answer.
+#
 # Makes sure the machine's Redis answers at 127.0.0.1:6379, which the
 # session-store tests and scripts/suite/ha-check.sh use (each with a database
 # number of its own): starts Debian's redis-server there, keeping nothing

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Installs Debian's strace if missing (the SQLite flush tests attach it to orderly).
+#
 # Installs Debian's strace if missing: the SQLite durability tests
 # (tests/api/embedded/flushes.rs) attach it to a running orderly to see,
 # from outside, when the log is flushed and when each 201 leaves.

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Library: makes or reuses .venv-blackbox, the venv of the seed's pytest suite.
+#
 # Sourced by the scripts that run the seed's pytest suite: makes (or
 # reuses) the venv .venv-blackbox with tests/blackbox/requirements.txt and
 # sets `venv` to it. `root` is the repository, set by the caller.

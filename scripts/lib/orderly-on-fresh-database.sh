@@ -1,5 +1,7 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # admin_url is the sourcing script's
+# Library: starts a built orderly on a fresh PostgreSQL database, and stops it again.
+#
 # Sourced by the scripts that test a running orderly from outside
 # (blackbox.sh, api-checks.sh): a fresh PostgreSQL database and an orderly
 # serving on it on a free loopback port. `orderly_stop` stops the server

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Library: ensure_venv, a Python venv with the given requirements, made or reused.
+#
 # Sourced by the scripts that need a Python venv of their own.
 #
 # ensure_venv DIR REQUIREMENTS: makes the venv DIR with REQUIREMENTS

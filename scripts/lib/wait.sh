@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Library: wait_until_answers, waiting for a server just started to answer.
+#
 # Sourced by the scripts that start servers and wait for them.
 # wait_until_answers NAME URL PID LOG: returns once URL answers 2xx (30 s
 # at most); fails, showing LOG, if it never does or PID exits first.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Suite: adopts the legacy FastAPI service's database, then runs both services on it (seed and side-by-side suites).
+#
 # `orderly migrate --adopt` on a database that the legacy FastAPI + asyncpg
 # service (tests/legacy/app.py) created and filled, and then both services
 # on it at once:

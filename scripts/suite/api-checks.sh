@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Suite: schemathesis, a generated client and /docs in Chromium, against orderly's served OpenAPI document.
+#
 # Checks orderly's served API description against orderly itself, black-box:
 # starts a built orderly on a fresh PostgreSQL database, then
 #   1. schemathesis fuzzes every operation of GET /openapi.json (checks

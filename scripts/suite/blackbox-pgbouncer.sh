@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Suite: the seed's pytest suite against orderly behind PgBouncer, transaction then session pooling.
+#
 # The seed's pytest suite, verbatim, against orderly behind a real
 # PgBouncer (Debian's, scripts/topology/pgbouncer.sh): first in transaction mode
 # with a short server_lifetime (server connections replaced while the

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Suite: the seed's pytest suite against orderly reading from two standbys whose replay is paused.
+#
 # The seed's pytest suite, verbatim, against orderly reading from two hot
 # standbys whose replay is paused: it stays green only if every client
 # reads its own writes (orderly sends its reads to the primary until a

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Suite: the seed's pytest suite, black-box, against orderly on a fresh PostgreSQL database.
+#
 # The seed's own pytest suite, run black-box against a real orderly:
 # builds orderly, starts it on a fresh PostgreSQL database, runs
 # tests/blackbox in a venv it creates, then stops the server and drops the

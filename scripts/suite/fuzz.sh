@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Suite: fuzzes the request parsing for a bounded time (default 30 s).
+#
 # Fuzzes orderly's request parsing and validation (the cargo-fuzz crate in
 # fuzz/, nightly Rust) for a bounded time; fails if any target crashes.
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Suite: three orderly instances behind HAProxy on Patroni + etcd: the seed's suite, failover and switchover under load.
+#
 # orderly on the real HA engine: three orderly instances behind HAProxy
 # (round robin per request) over a Patroni + etcd cluster of three
 # PostgreSQL nodes (scripts/topology/ha.sh), every instance with

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Topology: etcd, three Patroni-managed PostgreSQL nodes and HAProxy on loopback, throwaway.
+#
 # A throwaway highly-available PostgreSQL topology on loopback, made from
 # Debian's packages: one etcd member and three PostgreSQL servers managed
 # by Patroni (synchronous mode, replication slots, pg_rewind), plus an

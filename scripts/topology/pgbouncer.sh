@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Topology: a throwaway PgBouncer on loopback in front of one PostgreSQL server.
+#
 # A throwaway PgBouncer (Debian's package, installed if missing) on
 # loopback, in front of one PostgreSQL server, with a config of its own:
 #

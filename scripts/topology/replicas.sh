@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Topology: a throwaway PostgreSQL primary and two hot standbys on loopback.
+#
 # A throwaway PostgreSQL topology on loopback, made with the PostgreSQL
 # packages' own tools: a primary and two hot standbys streaming from it,
 # each through a replication slot of its own, the first synchronous.

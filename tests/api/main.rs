@@ -9,6 +9,7 @@ mod adoption;
 mod constraints;
 mod crash;
 mod deployment;
+mod docs;
 mod embedded;
 mod events;
 mod idempotency;
