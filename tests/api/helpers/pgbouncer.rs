@@ -38,7 +38,8 @@ impl PgBouncer {
     }
 
     fn run(&self, command: &str) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/topology/pgbouncer.sh");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/topology/pgbouncer.sh");
         let out = Command::new("bash")
             .arg(script)
             .arg(command)
