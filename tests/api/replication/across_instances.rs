@@ -82,7 +82,7 @@ fn standby_names(cluster: &Cluster) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_reads_its_own_writes_through_any_instance_only_with_a_session_store() {
-    let cluster = Cluster::up("across-instances", 26132);
+    let cluster = Cluster::up("across-instances", 26632);
     let key = create_api_key(&cluster.url(Node::Primary), "admin").await;
     let mut shared = replica_settings(&cluster);
     shared.push(("ORDERLY_SESSION_STORE", own_redis_database(11).await));
@@ -174,15 +174,15 @@ async fn a_caller_reads_its_own_writes_through_any_instance_only_with_a_session_
         call(client.get(format!("{}/api/v1/users/{}", c.address, created["id"]))).await;
     assert_eq!(status, StatusCode::OK, "C itself reads its write");
     assert!(
-        reads_by(&client, &d.address, "127.0.0.1:26133").await
-            + reads_by(&client, &d.address, "127.0.0.1:26134").await
+        reads_by(&client, &d.address, "127.0.0.1:26633").await
+            + reads_by(&client, &d.address, "127.0.0.1:26634").await
             >= 1.0
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_store_that_stalls_or_is_gone_sends_reads_to_the_primary() {
-    let cluster = Cluster::up("session-store-down", 26232);
+    let cluster = Cluster::up("session-store-down", 26732);
     let key = create_api_key(&cluster.url(Node::Primary), "admin").await;
     // A "Redis" that accepts connections and never answers.
     let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -263,10 +263,10 @@ async fn a_session_store_that_stalls_or_is_gone_sends_reads_to_the_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standbys_found_in_database_url_serve_reads_and_a_promoted_one_stops() {
-    let cluster = Cluster::up("read-from-standbys", 26332);
+    let cluster = Cluster::up("read-from-standbys", 26832);
     let key = create_api_key(&cluster.url(Node::Primary), "admin").await;
     let reader = create_api_key(&cluster.url(Node::Primary), "read").await;
-    let every_host = "postgres://postgres@127.0.0.1:26332,127.0.0.1:26333,127.0.0.1:26334/postgres?target_session_attrs=read-write";
+    let every_host = "postgres://postgres@127.0.0.1:26832,127.0.0.1:26833,127.0.0.1:26834/postgres?target_session_attrs=read-write";
     let app = OrderlyProcess::start_on_url(
         every_host,
         &[
@@ -278,7 +278,7 @@ async fn standbys_found_in_database_url_serve_reads_and_a_promoted_one_stops() {
     let (client, base) = (app.client.clone(), app.address.clone());
     until_replicas_caught_up(&client, &base, &standby_names(&cluster)).await;
     assert_eq!(
-        usable(&client, &base, "127.0.0.1:26332").await,
+        usable(&client, &base, "127.0.0.1:26832").await,
         Some(0.0),
         "the primary is listed, but serves no reads as a standby"
     );
@@ -298,13 +298,13 @@ async fn standbys_found_in_database_url_serve_reads_and_a_promoted_one_stops() {
                 .bearer_auth(&reader),
         )
     };
-    let before = reads_by(&client, &base, "127.0.0.1:26333").await
-        + reads_by(&client, &base, "127.0.0.1:26334").await;
+    let before = reads_by(&client, &base, "127.0.0.1:26833").await
+        + reads_by(&client, &base, "127.0.0.1:26834").await;
     for _ in 0..4 {
         assert_eq!(read_user().await.0, StatusCode::OK);
     }
-    let after = reads_by(&client, &base, "127.0.0.1:26333").await
-        + reads_by(&client, &base, "127.0.0.1:26334").await;
+    let after = reads_by(&client, &base, "127.0.0.1:26833").await
+        + reads_by(&client, &base, "127.0.0.1:26834").await;
     assert_eq!(
         after - before,
         4.0,
@@ -316,7 +316,7 @@ async fn standbys_found_in_database_url_serve_reads_and_a_promoted_one_stops() {
     cluster.fail_over();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let promoted = usable(&client, &base, "127.0.0.1:26333").await;
+        let promoted = usable(&client, &base, "127.0.0.1:26833").await;
         if promoted == Some(0.0) {
             break;
         }
@@ -326,18 +326,18 @@ async fn standbys_found_in_database_url_serve_reads_and_a_promoted_one_stops() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    until_replicas_caught_up(&client, &base, &["127.0.0.1:26334".to_owned()]).await;
-    let promoted_before = reads_by(&client, &base, "127.0.0.1:26333").await;
-    let follower_before = reads_by(&client, &base, "127.0.0.1:26334").await;
+    until_replicas_caught_up(&client, &base, &["127.0.0.1:26834".to_owned()]).await;
+    let promoted_before = reads_by(&client, &base, "127.0.0.1:26833").await;
+    let follower_before = reads_by(&client, &base, "127.0.0.1:26834").await;
     for _ in 0..4 {
         assert_eq!(read_user().await.0, StatusCode::OK);
     }
     assert_eq!(
-        reads_by(&client, &base, "127.0.0.1:26333").await,
+        reads_by(&client, &base, "127.0.0.1:26833").await,
         promoted_before
     );
     assert_eq!(
-        reads_by(&client, &base, "127.0.0.1:26334").await - follower_before,
+        reads_by(&client, &base, "127.0.0.1:26834").await - follower_before,
         4.0
     );
 }
