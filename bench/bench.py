@@ -310,14 +310,15 @@ def pgbouncer(action: str, target: str) -> pathlib.Path:
     mode, port, _ = POOLERS[target]
     directory = pathlib.Path(f"/tmp/orderly-bench-{mode}-pgbouncer")
     server = ADMIN_URL.split("@", 1)[1].split("/", 1)[0]
-    subprocess.run(["bash", str(ROOT / "scripts" / "pgbouncer.sh"), action], check=True, capture_output=True,
+    subprocess.run(["bash", str(ROOT / "scripts" / "topology" / "pgbouncer.sh"), action],
+                   check=True, capture_output=True,
                    env={**os.environ, "ORDERLY_PGBOUNCER_DIR": str(directory), "ORDERLY_PGBOUNCER_PORT": str(port),
                         "ORDERLY_PGBOUNCER_SERVER": server, "ORDERLY_PGBOUNCER_MODE": mode})
     return directory
 
 
 def cluster(action: str):
-    subprocess.run(["bash", str(ROOT / "scripts" / "cluster.sh"), action], env=CLUSTER_ENV,
+    subprocess.run(["bash", str(ROOT / "scripts" / "topology" / "replicas.sh"), action], env=CLUSTER_ENV,
                    check=True, capture_output=True)
 
 

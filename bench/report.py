@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Turns bench/results/latest.json into the tables of BENCHMARKS.md and the
-ratio chart bench/ratios.png."""
+"""Turns bench/results/latest.json into the tables of docs/performance.md
+(between its bench:start and bench:end markers) and the ratio chart
+bench/ratios.png."""
 
 import json
 import pathlib
@@ -102,10 +103,10 @@ def chart(res: dict, path: pathlib.Path):
 
 def main():
     res = json.loads((BENCH / "results" / "latest.json").read_text())
-    doc = ROOT / "BENCHMARKS.md"
+    doc = ROOT / "docs" / "performance.md"
     text = doc.read_text()
     if START not in text or END not in text:
-        sys.exit("BENCHMARKS.md lacks the bench markers")
+        sys.exit("docs/performance.md lacks the bench markers")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     doc.write_text(f"{head}{START}\n{tables(res)}\n{END}{tail}")

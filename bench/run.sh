@@ -2,7 +2,7 @@
 # The benchmark, one command: installs what it needs (wrk, a venv with the
 # FastAPI stack), makes sure PostgreSQL is up, builds orderly in release
 # mode, runs every target side by side, and rewrites the tables of
-# BENCHMARKS.md and bench/ratios.png. Arguments go to bench/bench.py
+# docs/performance.md and bench/ratios.png. Arguments go to bench/bench.py
 # (--duration, --connections, --rounds, --targets, --scenarios, ...).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
