@@ -4,9 +4,11 @@
 //! never sees the HTTP settings), and every time limit is parsed once, from
 //! the milliseconds operators type, into a `Duration`.
 //!
-//! `orderly migrate` and `orderly keys` take the database and logging
-//! groups only; the rest applies to serving alone, and their `--help` does
-//! not list it. Defaults run with no setup at all: an embedded SQLite file
+//! `orderly migrate`, `keys`, `webhooks` and `backup` take the database,
+//! SQLite, PostgreSQL and logging groups only (`webhooks add` also its
+//! `--webhooks-allow-private`); the rest applies to serving alone, and
+//! their `--help` does not list it. docs/reference/configuration.md is
+//! generated from these definitions (`reference.rs` checks it). Defaults run with no setup at all: an embedded SQLite file
 //! in the working directory, served on loopback.
 
 use std::time::Duration;

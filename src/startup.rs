@@ -204,11 +204,18 @@ pub async fn migrate(settings: &CommonSettings, how: MigrateArgs) -> anyhow::Res
     }
     match settings.database.target()? {
         DatabaseTarget::Postgres(url) => {
-            storage::postgres::adopt(&url, &settings.postgres, how.dry_run, &mut std::io::stdout())
-                .await
+            storage::postgres::adopt(
+                &url,
+                &settings.postgres,
+                how.dry_run,
+                &mut std::io::stdout(),
+            )
+            .await
         }
         DatabaseTarget::Sqlite(path) => anyhow::bail!(
-            "nothing to adopt in {}: an SQLite database is orderly's embedded default, only ever              made by orderly itself; --adopt takes over another service's PostgreSQL tables.              `orderly migrate` applies pending migrations here",
+            "nothing to adopt in {}: an SQLite database is orderly's embedded default, only ever \
+             made by orderly itself; --adopt takes over another service's PostgreSQL tables. \
+             `orderly migrate` applies pending migrations here",
             path.display()
         ),
     }

@@ -12,8 +12,7 @@
 //! (`--session-store`), in Redis too, where every instance raises and reads
 //! them: then the guarantee holds through any instance, not only through
 //! the one that took the write. A read whose floor the store does not
-//! give in time goes to the primary, which is never behind (README,
-//! "Beyond one database server").
+//! give in time goes to the primary, which is never behind (docs/high-availability.md).
 //!
 //! The use cases decide which reads may use the floor: a read that only
 //! answers the caller may; a read that decides a write (an order's status

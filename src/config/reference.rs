@@ -210,3 +210,113 @@ fn cell(text: &str) -> String {
         .join(" ")
         .replace('|', "\\|")
 }
+
+/// The README's table of the settings people change first names real
+/// flags, with the environment variable and default the code has: a
+/// hand-written table that could drift is held to the code.
+#[test]
+fn the_readme_settings_table_matches_the_flags() {
+    let mut orderly = Cli::command();
+    orderly.build();
+    let readme = read("README.md");
+    let rows: Vec<Vec<&str>> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `--"))
+        .map(|line| line.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(rows.len() >= 10, "the README's settings table: {rows:?}");
+    for row in rows {
+        let long = row[0].trim_matches('`').trim_start_matches("--");
+        let arg = orderly
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .unwrap_or_else(|| panic!("the README names --{long}, which orderly does not have"));
+        let env = arg
+            .get_env()
+            .map(|e| format!("`{}`", e.to_string_lossy()))
+            .unwrap_or_default();
+        assert_eq!(row[1], env, "--{long}'s environment variable in the README");
+        assert_eq!(row[2], default(arg), "--{long}'s default in the README");
+    }
+}
+
+/// Every `ORDERLY_...` variable the documentation names is one orderly
+/// reads, or one that the scripts, tests or benchmarks use.
+#[test]
+fn every_variable_the_documentation_names_exists() {
+    let mut orderly = Cli::command();
+    orderly.build();
+    let mut known = BTreeSet::new();
+    collect_variables(&orderly, &mut known);
+    for file in files_under(&["scripts", "tests", "bench", ".ci"], |f| {
+        !f.ends_with(".md")
+    }) {
+        if let Ok(text) = std::fs::read_to_string(repository().join(&file)) {
+            known.extend(variables(&text));
+        }
+    }
+    for file in files_under(&["docs"], |f| f.ends_with(".md"))
+        .into_iter()
+        .chain(["README.md".to_owned()])
+    {
+        for name in variables(&read(&file)) {
+            assert!(
+                known.contains(&name),
+                "{file} names {name}, which nothing reads"
+            );
+        }
+    }
+}
+
+fn variables(text: &str) -> BTreeSet<String> {
+    text.match_indices("ORDERLY_")
+        .map(|(at, _)| {
+            text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+fn collect_variables(command: &Command, known: &mut BTreeSet<String>) {
+    for arg in command.get_arguments() {
+        if let Some(env) = arg.get_env() {
+            known.insert(env.to_string_lossy().into_owned());
+        }
+    }
+    for sub in command.get_subcommands() {
+        collect_variables(sub, known);
+    }
+}
+
+/// The files under `folders` (relative to the repository) that `keep`
+/// accepts, skipping virtual environments and build output.
+fn files_under(folders: &[&str], keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut folders: Vec<String> = folders.iter().map(|f| f.to_string()).collect();
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(repository().join(&folder)).unwrap() {
+            let entry = entry.unwrap();
+            let path = format!("{folder}/{}", entry.file_name().to_string_lossy());
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if entry.file_type().unwrap().is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "__pycache__" {
+                    folders.push(path);
+                }
+            } else if keep(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+fn repository() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(repository().join(file)).unwrap()
+}

@@ -3,7 +3,7 @@
 //! for waiting out a failover (`app::one_request`), the request timeout,
 //! and the API-key check. One layer instead of three: each
 //! `from_fn` layer boxes its inner service and its future per request,
-//! which showed in the profile (BENCHMARKS.md, issue 20, step 3).
+//! which showed in the profile (docs/performance.md, "Where the CPU goes").
 
 use std::sync::Arc;
 use std::time::Duration;

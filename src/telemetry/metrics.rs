@@ -1,5 +1,5 @@
 //! Prometheus metrics, through the `metrics` facade and its Prometheus
-//! exporter. Names, labels and meanings are listed in the README.
+//! exporter. Names, labels and meanings are listed in docs/operations.md.
 //!
 //! The recorder is global to the process and installed once, on first use:
 //! the tests build many apps in one process, and all of them record into

@@ -98,13 +98,20 @@ fn examples(markdown: &str) -> Vec<Example> {
     examples
 }
 
-/// The status codes of the HTTP status lines in `text`, in order.
+/// The status codes of the HTTP status lines in `text`, in order. A line
+/// may start right after a body without a final newline, as curl prints
+/// it, so a status line is found wherever `HTTP/` is followed by a version,
+/// a space and three digits.
 fn statuses(text: &str) -> Vec<u16> {
-    text.lines()
-        .filter_map(|line| {
-            let rest = line.trim_end().strip_prefix("HTTP/")?;
-            let (_version, rest) = rest.split_once(' ')?;
-            rest.get(..3)?.parse().ok()
+    text.match_indices("HTTP/")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + "HTTP/".len()..];
+            let (version, rest) = rest.split_once(' ')?;
+            let is_version =
+                !version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.');
+            let code = rest.get(..3)?;
+            let ends = rest[3..].starts_with([' ', '\r', '\n']) || rest.len() == 3;
+            (is_version && ends).then(|| code.parse().ok()).flatten()
         })
         .collect()
 }
@@ -236,4 +243,59 @@ fn an_output_block_counts_only_right_after_its_example() {
     assert_eq!(found[0].line, 1);
     assert_eq!(found[1].shown_statuses, None);
     assert_eq!(found[1].script, "true\n");
+    assert_eq!(
+        statuses("HTTP/1.1 201 Created\r\n\r\n{}HTTP/1.1 409 Conflict\r\nnot HTTP/ 1 2"),
+        vec![201, 409]
+    );
+}
+
+/// The README's layout names every top-level folder, every folder of
+/// tests/ and scripts/, and every module of src/: a newcomer looking for
+/// a file finds its folder there.
+#[test]
+fn the_readme_layout_names_every_folder_and_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let layout = readme
+        .split("## Layout")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("README.md has a Layout section with a fenced block");
+    let names = |folder: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut missing = Vec::new();
+    // The repository's own folders: not git's, the build's or a venv.
+    for top in names(".") {
+        let own = root.join(&top).is_dir() && top != ".git" && top != "target";
+        if own && !top.starts_with(".venv") && !layout.contains(&format!("{top}/")) {
+            missing.push(format!("{top}/"));
+        }
+    }
+    for folder in ["tests", "scripts"] {
+        for name in names(folder) {
+            if root.join(folder).join(&name).is_dir()
+                && !layout.contains(&format!("{folder}/{name}/"))
+            {
+                missing.push(format!("{folder}/{name}/"));
+            }
+        }
+    }
+    for name in names("src") {
+        let module = name.trim_end_matches(".rs");
+        if !layout.contains(&format!("src/{module}.rs"))
+            && !layout.contains(&format!("src/{module}/"))
+        {
+            missing.push(format!("src/{name}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the README's layout leaves out {missing:?}"
+    );
 }

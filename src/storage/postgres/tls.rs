@@ -1,5 +1,5 @@
 //! TLS to PostgreSQL, with libpq's meaning of its URL parameters, on
-//! rustls (with the `ring` provider; see the README's "Deploying").
+//! rustls (with the `ring` provider; see docs/deploying.md).
 //!
 //! - `sslmode`: `disable`, `allow` (clear text; TLS if the server insists),
 //!   `prefer` (the default: TLS when the server offers it), `require`,

@@ -97,7 +97,7 @@ async fn a_backup_under_write_load_holds_every_acknowledged_order_and_restores()
     assert!(stderr.contains("exists already"), "{stderr}");
     assert_eq!(std::fs::metadata(&backup).unwrap().len(), bytes);
 
-    // Restore as the README says: stop, copy the backup over, start.
+    // Restore as docs/sqlite.md says: stop, copy the backup over, start.
     app.signal("TERM");
     assert_eq!(app.exit_code(Duration::from_secs(10)).await, Some(0));
     let live = PathBuf::from(app.database_url().trim_start_matches("sqlite://"));
