@@ -11,7 +11,7 @@ use tokio_postgres::NoTls;
 pub struct Cluster {
     dir: String,
     port: u16,
-    /// What `cluster.sh` is told besides the directory and port.
+    /// What `replicas.sh` is told besides the directory and port.
     env: Vec<(&'static str, String)>,
     /// Files of the test's own made for it, removed with it.
     setup: Option<String>,
@@ -67,7 +67,7 @@ impl Cluster {
 
     /// A lone primary in `/tmp/orderly-test-<name>` on `port`, with
     /// `conf` appended to its postgresql.conf and, when given, `hba` as its
-    /// pg_hba.conf (`cluster.sh` with `ORDERLY_CLUSTER_STANDBYS=0`).
+    /// pg_hba.conf (`replicas.sh` with `ORDERLY_CLUSTER_STANDBYS=0`).
     pub fn lone(name: &str, port: u16, conf: &str, hba: Option<&str>) -> Self {
         let files = format!("/tmp/orderly-test-{name}-setup");
         std::fs::create_dir_all(&files).expect("a directory in /tmp");
@@ -191,7 +191,7 @@ impl Cluster {
     }
 
     /// Pauses replay on both standbys, and waits until it has stopped
-    /// (`cluster.sh pause`).
+    /// (`replicas.sh pause`).
     pub fn pause_replay(&self) {
         self.run(&["pause"]);
     }
@@ -201,37 +201,37 @@ impl Cluster {
     }
 
     /// Waits (10 s at most) until both standbys have replayed all the
-    /// primary has written (`cluster.sh caught-up`).
+    /// primary has written (`replicas.sh caught-up`).
     pub fn until_standbys_replayed_all(&self) {
         self.run(&["caught-up"]);
     }
 
     /// `node` crashes: every backend killed at once, nothing flushed or
-    /// said goodbye (`cluster.sh crash`).
+    /// said goodbye (`replicas.sh crash`).
     pub fn crash(&self, node: Node) {
         self.run(&["crash", node.name()]);
     }
 
-    /// `node` shuts down cleanly (`cluster.sh stop`, `pg_ctl -m fast`):
+    /// `node` shuts down cleanly (`replicas.sh stop`, `pg_ctl -m fast`):
     /// its backends are terminated, its connected standbys get all it
     /// wrote.
     pub fn stop(&self, node: Node) {
         self.run(&["stop", node.name()]);
     }
 
-    /// `node` starts again after a crash or a stop (`cluster.sh start`); a
+    /// `node` starts again after a crash or a stop (`replicas.sh start`); a
     /// standby reconnects to its primary.
     pub fn start(&self, node: Node) {
         self.run(&["start", node.name()]);
     }
 
-    /// Promotes standby1 and points standby2 at it (`cluster.sh failover`).
+    /// Promotes standby1 and points standby2 at it (`replicas.sh failover`).
     pub fn fail_over(&self) -> String {
         self.run(&["failover"])
     }
 
     /// A planned switch: the primary shuts down cleanly, then standby1 is
-    /// promoted and standby2 follows it (`cluster.sh switchover`).
+    /// promoted and standby2 follows it (`replicas.sh switchover`).
     pub fn switch_over(&self) -> String {
         self.run(&["switchover"])
     }

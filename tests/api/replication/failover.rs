@@ -1,5 +1,5 @@
 //! The primary crashes under order-creation load and the synchronous
-//! standby is promoted (`cluster.sh failover`, what an HA tool would do).
+//! standby is promoted (`replicas.sh failover`, what an HA tool would do).
 //! orderly, given both servers in a multi-host `DATABASE_URL` with
 //! `target_session_attrs=read-write` (and the standbys as read replicas),
 //! finds the new primary by itself. Checked: every order acknowledged with
@@ -225,7 +225,7 @@ async fn promoting_the_synchronous_standby_loses_no_acknowledged_order() {
     println!(
         "failover: {} requests, {acknowledged} acknowledged ({before_crash} before the crash), \
          all {} found on the new primary; {unavailable} x 503 (all with Retry-After), 0 x 500, 0 unanswered; \
-         writes back {:.2} s after the crash, {:.2} s after `cluster.sh failover` began \
+         writes back {:.2} s after the crash, {:.2} s after `replicas.sh failover` began \
          (the crash, then 1 s before failing over; the failover took {:.2} s); {} keys retried, one order each. {}",
         attempts.len(),
         acked_ids.len(),
