@@ -23,9 +23,11 @@
 //!   waits for the writer's lock instead, then replays.) A crash leaves no
 //!   claim behind: both holds end with the transaction or the process.
 //! - **Made again.** A run that failed for want of a database, having
-//!   committed nothing (or with a commit a shutdown cut short), is made
-//!   again from its claim, within the request's one budget for waiting
-//!   (`storage::retry`, which decides).
+//!   committed nothing, with a commit a shutdown cut short, or with its
+//!   answer lost (it may have run), is made again from its claim, within
+//!   the request's one budget for waiting (`storage::retry`, which
+//!   decides): the claim replays what was committed, makes what was not,
+//!   and answers 409 while the first run still holds the key.
 //! - **Purge.** Rows older than [`TTL`] are never replayed and are deleted
 //!   in the background, in small batches.
 //!
@@ -44,7 +46,9 @@ use super::error::OnConstraint;
 use super::{AppError, AppResult};
 use crate::domain::{IdempotencyKey, SavedResponse, Scope};
 use crate::storage::retry::{Retry, Work as Attempt};
-use crate::storage::{Claim, Constraint, IdempotencyStore, LogPosition, Tx, Written};
+use crate::storage::{
+    Claim, Constraint, IdempotencyStore, LogPosition, Tx, Unavailable, Unsettled, Written,
+};
 use crate::telemetry::metrics;
 
 /// How long a stored response is replayed.
@@ -148,16 +152,37 @@ impl Idempotency {
     ///
     /// A run that failed for want of a database is made again from the
     /// claim as the retry policy says (`storage::retry`): one that
-    /// committed nothing, or whose commit a shutdown cut short (its claim
-    /// then finds it on whichever server takes writes, or makes it).
+    /// committed nothing, whose commit a shutdown cut short, or whose
+    /// answer was lost (its claim then finds it on whichever server takes
+    /// writes, or makes it).
     pub async fn once<T: Replayable>(
         &self,
         key: &IdempotencyKey,
         work: impl Work<T>,
     ) -> AppResult<Written<Created<T>>> {
+        let made_before = std::sync::atomic::AtomicBool::new(false);
+        let work = &work;
         let result = self
             .retry
-            .run(Attempt::UnderKey, || self.once_with_key(key, &work))
+            .run(Attempt::UnderKey, || {
+                let again = made_before.swap(true, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    match self.once_with_key(key, work).await {
+                        // The key is held by this request's own earlier
+                        // attempt, whose answer was lost and whose server
+                        // still runs it: not another client's request, so
+                        // not 409. It stays unsettled until that attempt
+                        // ends or the budget does (then 503).
+                        Err(AppError::KeyInFlight) if again => {
+                            Err(AppError::Unavailable(Unavailable::new(
+                                Unsettled::MayHaveRun,
+                                "this request's earlier attempt still holds its key",
+                            )))
+                        }
+                        other => other,
+                    }
+                }
+            })
             .await;
         metrics::record_idempotent(match &result {
             Ok(Written {

@@ -11,7 +11,7 @@
 //! | did not run: no server takes it (a failover) | again, every 100 ms | again, every 100 ms |
 //! | did not run: its prepared statement was gone | again at once, once | again at once, once |
 //! | did not run: refused (cancelled, busy) | no | no |
-//! | may have run | no | no |
+//! | may have run | no | again, every 100 ms: its claim finds it or makes it |
 //! | committed, the standby did not confirm | no | no |
 //! | committed, cut short by a shutdown | no | again, every 100 ms: its claim finds it or makes it |
 //!
@@ -61,9 +61,15 @@ pub fn next_try(work: Work, outcome: Unsettled) -> Option<Pause> {
     match (outcome, work) {
         (Unsettled::NotRun(NotRun::NoServer), _) => Some(Pause::Wait),
         (Unsettled::NotRun(NotRun::StatementGone), _) => Some(Pause::None),
-        (Unsettled::CutShortByShutdown, Work::UnderKey) => Some(Pause::Wait),
+        // Under a key the claim settles what a lost answer left open: it
+        // replays a commit that stands (once the synchronous standby has
+        // it), makes again one that does not, and answers 409 while the
+        // first run still holds the key on a server that is still up.
+        (Unsettled::CutShortByShutdown | Unsettled::MayHaveRun, Work::UnderKey) => {
+            Some(Pause::Wait)
+        }
         (Unsettled::NotRun(NotRun::Refused), _)
-        | (Unsettled::MayHaveRun, _)
+        | (Unsettled::MayHaveRun, Work::Statement)
         | (Unsettled::Unconfirmed, _)
         | (Unsettled::CutShortByShutdown, Work::Statement) => None,
     }

@@ -40,7 +40,7 @@ fn each_outcome_is_tried_again_or_not_as_the_table_says() {
         (NotRun(super::NotRun::Refused), Statement, None),
         (NotRun(super::NotRun::Refused), UnderKey, None),
         (MayHaveRun, Statement, None),
-        (MayHaveRun, UnderKey, None),
+        (MayHaveRun, UnderKey, Some(Pause::Wait)),
         (Unconfirmed, Statement, None),
         (Unconfirmed, UnderKey, None),
         (CutShortByShutdown, Statement, None),
@@ -166,17 +166,31 @@ async fn a_lost_prepared_statement_is_sent_again_at_once_and_only_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn what_may_have_run_is_never_tried_again_and_a_success_ends_the_waiting() {
+async fn what_may_have_run_is_tried_again_only_under_a_key_and_a_success_ends_the_waiting() {
     let retry = Retry::new(WAIT, LIMIT);
     let attempts = AtomicU32::new(0);
     let result: Result<(), _> = retry
-        .run(Work::UnderKey, || async {
+        .run(Work::Statement, || async {
             attempts.fetch_add(1, Ordering::Relaxed);
             Err(failing(Unsettled::MayHaveRun))
         })
         .await;
     assert!(result.is_err());
     assert_eq!(attempts.load(Ordering::Relaxed), 1);
+
+    // Under a key, the claim of the next attempt settles it.
+    let attempts = AtomicU32::new(0);
+    let started = Instant::now();
+    let result = retry
+        .run(Work::UnderKey, || async {
+            match attempts.fetch_add(1, Ordering::Relaxed) {
+                0 => Err(failing(Unsettled::MayHaveRun)),
+                _ => Ok("replayed or made"),
+            }
+        })
+        .await;
+    assert_eq!(result.unwrap(), "replayed or made");
+    assert_eq!(started.elapsed(), RETRY_EVERY);
 
     let attempts = AtomicU32::new(0);
     let started = Instant::now();
