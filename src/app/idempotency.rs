@@ -26,8 +26,9 @@
 //!   committed nothing, with a commit a shutdown cut short, or with its
 //!   answer lost (it may have run), is made again from its claim, within
 //!   the request's one budget for waiting (`storage::retry`, which
-//!   decides): the claim replays what was committed, makes what was not,
-//!   and answers 409 while the first run still holds the key.
+//!   decides): the claim replays what was committed and makes what was
+//!   not; while the request's own first run still holds the key, it stays
+//!   unsettled (503 once the budget ends).
 //! - **Purge.** Rows older than [`TTL`] are never replayed and are deleted
 //!   in the background, in small batches.
 //!

@@ -63,8 +63,8 @@ pub fn next_try(work: Work, outcome: Unsettled) -> Option<Pause> {
         (Unsettled::NotRun(NotRun::StatementGone), _) => Some(Pause::None),
         // Under a key the claim settles what a lost answer left open: it
         // replays a commit that stands (once the synchronous standby has
-        // it), makes again one that does not, and answers 409 while the
-        // first run still holds the key on a server that is still up.
+        // it) and makes again one that does not; while the first run still
+        // holds the key on a server that is still up, it stays unsettled.
         (Unsettled::CutShortByShutdown | Unsettled::MayHaveRun, Work::UnderKey) => {
             Some(Pause::Wait)
         }
