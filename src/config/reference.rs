@@ -45,13 +45,9 @@ docs/reference/orderly.1` shows it as a manual page.
 fn markdown(mut orderly: Command) -> String {
     orderly.build();
     let mut page = String::from(PREAMBLE);
-    page.push_str(&format!(
-        "\n## `orderly` (serve)\n\n```text\n{}\n```\n\n{}\n",
-        usage(&mut orderly),
-        text(orderly.get_about())
-    ));
+    push_heading(&mut page, "`orderly` (serve)", &orderly);
     let serving: Vec<&Arg> = documented(&orderly).collect();
-    push_groups(&mut page, "###", &serving);
+    push_groups(&mut page, &serving);
     let served_ids: BTreeSet<&str> = serving.iter().map(|a| a.get_id().as_str()).collect();
     for command in orderly.get_subcommands() {
         push_command(&mut page, command, "orderly", &served_ids);
@@ -64,21 +60,16 @@ fn push_command(page: &mut String, command: &Command, parent: &str, served_ids: 
         return;
     }
     let name = format!("{parent} {}", command.get_name());
-    page.push_str(&format!(
-        "\n## `{name}`\n\n```text\n{}\n```\n\n{}\n",
-        usage(&mut command.clone()),
-        text(command.get_long_about().or(command.get_about()))
-    ));
+    push_heading(page, &format!("`{name}`"), command);
     // A setting serving also has, under the same heading, is named by its
     // group only; the command's own arguments get rows.
     let (shared, own): (Vec<&Arg>, Vec<&Arg>) = documented(command)
         .partition(|a| a.get_help_heading().is_some() && served_ids.contains(a.get_id().as_str()));
     if !shared.is_empty() {
         let groups: BTreeSet<&str> = shared.iter().map(|a| heading(a)).collect();
-        let groups: Vec<&str> = groups.into_iter().collect();
+        let groups = groups.into_iter().collect::<Vec<_>>().join(", ");
         page.push_str(&format!(
-            "\nTakes the settings of `orderly` in: {}.\n",
-            groups.join(", ")
+            "\nTakes the settings of `orderly` in: {groups}.\n"
         ));
     }
     if !own.is_empty() {
@@ -88,6 +79,15 @@ fn push_command(page: &mut String, command: &Command, parent: &str, served_ids: 
     for sub in command.get_subcommands() {
         push_command(page, sub, &name, served_ids);
     }
+}
+
+/// A command's section: its name, usage line and description.
+fn push_heading(page: &mut String, title: &str, command: &Command) {
+    page.push_str(&format!(
+        "\n## {title}\n\n```text\n{}\n```\n\n{}\n",
+        usage(&mut command.clone()),
+        text(command.get_long_about().or(command.get_about()))
+    ));
 }
 
 /// The arguments worth a row: not hidden, not clap's own help and version.
@@ -102,7 +102,7 @@ fn heading(arg: &Arg) -> &str {
 }
 
 /// One table per help heading, in the order `--help` shows them.
-fn push_groups(page: &mut String, level: &str, args: &[&Arg]) {
+fn push_groups(page: &mut String, args: &[&Arg]) {
     let mut headings: Vec<&str> = Vec::new();
     for arg in args {
         if !headings.contains(&heading(arg)) {
@@ -110,7 +110,7 @@ fn push_groups(page: &mut String, level: &str, args: &[&Arg]) {
         }
     }
     for group in headings {
-        page.push_str(&format!("\n{level} {group}\n\n"));
+        page.push_str(&format!("\n### {group}\n\n"));
         let in_group: Vec<&Arg> = args
             .iter()
             .copied()
@@ -126,13 +126,18 @@ fn push_table(page: &mut String, args: &[&Arg]) {
         page.push_str(&format!(
             "| {} | {} | {} | {} |\n",
             cell(&flag(arg)),
-            arg.get_env()
-                .map(|e| format!("`{}`", e.to_string_lossy()))
-                .unwrap_or_default(),
+            env(arg),
             default(arg),
             cell(&description(arg)),
         ));
     }
+}
+
+/// The environment variable an argument reads, as the tables show it.
+fn env(arg: &Arg) -> String {
+    arg.get_env()
+        .map(|e| format!("`{}`", e.to_string_lossy()))
+        .unwrap_or_default()
 }
 
 fn flag(arg: &Arg) -> String {
@@ -231,11 +236,11 @@ fn the_readme_settings_table_matches_the_flags() {
             .get_arguments()
             .find(|a| a.get_long() == Some(long))
             .unwrap_or_else(|| panic!("the README names --{long}, which orderly does not have"));
-        let env = arg
-            .get_env()
-            .map(|e| format!("`{}`", e.to_string_lossy()))
-            .unwrap_or_default();
-        assert_eq!(row[1], env, "--{long}'s environment variable in the README");
+        assert_eq!(
+            row[1],
+            env(arg),
+            "--{long}'s environment variable in the README"
+        );
         assert_eq!(row[2], default(arg), "--{long}'s default in the README");
     }
 }
