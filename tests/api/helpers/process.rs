@@ -173,6 +173,24 @@ impl Running {
     }
 }
 
+/// On the shared PostgreSQL server, a process's connections as the
+/// in-process apps have them (`TestApp::spawn_on`), ahead of the test's own
+/// `env`, which may override them. With the defaults (2 read, 8 write, up
+/// to 16 pooled) a process holds 11 connections idle and up to 27 busy:
+/// three tests of three instances each at once passed the server's 100
+/// and were refused ("too many clients"). Requests still race on several
+/// backends; the database decides either way.
+fn shared_server_connections(database: &TestDatabase) -> &'static [(&'static str, &'static str)] {
+    match database {
+        TestDatabase::Postgres { .. } => &[
+            ("ORDERLY_PG_READ_CONNECTIONS", "1"),
+            ("ORDERLY_PG_WRITE_CONNECTIONS", "2"),
+            ("ORDERLY_POOL_SIZE", "4"),
+        ],
+        TestDatabase::Sqlite { .. } | TestDatabase::Given { .. } => &[],
+    }
+}
+
 impl OrderlyProcess {
     /// Starts `orderly` on a fresh database of `backend`, on a free
     /// loopback port, logging JSON, with `env` on top; returns once it
@@ -206,8 +224,9 @@ impl OrderlyProcess {
         reading: LogReading,
     ) -> Self {
         let db_pool = database.pool().await;
-        let env: Vec<(String, String)> = env
+        let env: Vec<(String, String)> = shared_server_connections(&database)
             .iter()
+            .chain(env)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let running = Running::spawn_reading(&database.url(), &env, reading).await;
