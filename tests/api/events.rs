@@ -2,6 +2,6 @@
 //! feed (never skips), and webhook deliveries to real receivers that
 //! verify every signature with the Python `standardwebhooks` package.
 
-mod deliveries;
+pub mod deliveries;
 mod faults;
 mod feed;

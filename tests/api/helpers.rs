@@ -97,6 +97,15 @@ impl TestApp {
         Self::spawn_on(database, async |_| {}, configure).await
     }
 
+    /// Spawns on a database no other test uses (`TestDatabase::create_own`).
+    pub async fn spawn_in_own_database(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let database = TestDatabase::create_own(backend).await;
+        Self::spawn_on(database, async |_| {}, configure).await
+    }
+
     /// Spawns after `prepare` has worked on an empty database (not even
     /// migrated), before the app migrates it on start.
     pub async fn spawn_prepared(
@@ -242,12 +251,14 @@ pub fn page_ids(page: &Value) -> Vec<i64> {
 
 /// Declares each listed `async fn(TestApp)` as two tests, one per backend:
 /// `<module>::postgres::<name>` and `<module>::sqlite::<name>`. A test that
-/// needs other settings names a `fn(&mut Settings)` after `=>`.
+/// needs other settings names a `fn(&mut Settings)` after `=>`. After
+/// `own_database:`, each runs on a database no other test uses
+/// (`TestApp::spawn_in_own_database`).
 #[macro_export]
 macro_rules! on_both_backends {
     (@configure) => { |_: &mut orderly::config::Settings| {} };
     (@configure $configure:expr) => { $configure };
-    (@tests $backend:ident; $($name:ident $(=> $configure:expr)?),+) => {
+    (@tests $spawn:ident $backend:ident; $($name:ident $(=> $configure:expr)?),+) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
@@ -256,16 +267,22 @@ macro_rules! on_both_backends {
                 use super::*;
                 let configure = $crate::on_both_backends!(@configure $($configure)?);
                 let backend = $crate::helpers::Backend::$backend;
-                super::$name($crate::helpers::TestApp::spawn_with(backend, configure).await).await
+                super::$name($crate::helpers::TestApp::$spawn(backend, configure).await).await
             }
         )+
     };
-    ($($name:ident $(=> $configure:expr)?),+ $(,)?) => {
+    (@modules $spawn:ident; $($name:ident $(=> $configure:expr)?),+) => {
         mod postgres {
-            $crate::on_both_backends!(@tests Postgres; $($name $(=> $configure)?),+);
+            $crate::on_both_backends!(@tests $spawn Postgres; $($name $(=> $configure)?),+);
         }
         mod sqlite {
-            $crate::on_both_backends!(@tests Sqlite; $($name $(=> $configure)?),+);
+            $crate::on_both_backends!(@tests $spawn Sqlite; $($name $(=> $configure)?),+);
         }
+    };
+    (own_database: $($name:ident $(=> $configure:expr)?),+ $(,)?) => {
+        $crate::on_both_backends!(@modules spawn_in_own_database; $($name $(=> $configure)?),+);
+    };
+    ($($name:ident $(=> $configure:expr)?),+ $(,)?) => {
+        $crate::on_both_backends!(@modules spawn_with; $($name $(=> $configure)?),+);
     };
 }

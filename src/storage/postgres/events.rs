@@ -1,8 +1,8 @@
 //! Events on PostgreSQL. Each change's statement writes its event itself,
 //! in a data-modifying CTE built from the macros here, so that the event
 //! commits or rolls back with the change (one round trip, no transaction
-//! held open). The feed serves only below the oldest running transaction
-//! (see the migration), from the primary.
+//! held open). The feed serves only below the oldest transaction of this
+//! database still running (`feed_horizon!`), from the primary.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -61,6 +61,30 @@ pub(super) fn new_event_id() -> String {
     crate::domain::EventId::generate().0.to_string()
 }
 
+/// The feed's horizon, as a scalar subquery: the oldest transaction still
+/// running in the statement's snapshot (or the snapshot's end if none), so
+/// that every event below it has committed or never will, and none can
+/// still appear before one already served. A transaction seen running in
+/// another database of the server never writes here, so it does not hold
+/// orderly's feed back; one not seen running (ended since the snapshot, or
+/// a prepared transaction, which has no session) still does, which only
+/// delays. That another database is another is for good, so a stale view
+/// of it is still right. (The statistics function, not its view: half the
+/// planning, which a server without prepared statements pays each time.)
+macro_rules! feed_horizon {
+    () => {
+        "(SELECT coalesce(
+              (SELECT min(x) FROM pg_snapshot_xip(snap.s) x
+               WHERE x::xid NOT IN (
+                   SELECT a.backend_xid FROM pg_catalog.pg_stat_get_activity(NULL) a
+                   WHERE a.backend_xid IS NOT NULL AND a.datid <> (SELECT oid
+                       FROM pg_catalog.pg_database WHERE datname = current_database()))),
+              pg_snapshot_xmax(snap.s))::text::bigint
+          FROM (SELECT pg_current_snapshot() AS s) snap)"
+    };
+}
+pub(super) use feed_horizon;
+
 /// The columns every event read takes, in `event_from_row`'s order.
 macro_rules! event_columns {
     ($alias:literal) => {
@@ -109,14 +133,14 @@ impl EventStore for PgStore {
         limit: i64,
         types: Option<&[EventType]>,
     ) -> StoreResult<Vec<Event>> {
-        // Below the horizon every transaction has ended, so no event can
-        // still appear before the last one served.
         const SQL: &str = concat!(
             "SELECT ",
             event_columns!("e"),
             " FROM orderly_events e
              WHERE (e.xid, e.seq) > ($1, $2)
-               AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+               AND e.xid < ",
+            feed_horizon!(),
+            "
                AND ($4::text[] IS NULL OR e.type = ANY($4))
              ORDER BY e.xid, e.seq LIMIT $3"
         );

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::connection::Statements;
-use super::events::{event_columns, event_from_row};
+use super::events::{event_columns, event_from_row, feed_horizon};
 use super::PgStore;
 use crate::domain::{
     Delivery, DeliveryState, Endpoint, EventId, EventType, NewEndpoint, PageRequest, WebhookSecret,
@@ -159,14 +159,17 @@ impl WebhookStore for PgStore {
     async fn queue_deliveries(&self, ahead: i64) -> StoreResult<u64> {
         // Below the feed's horizon, as the feed itself serves: an event
         // still to commit below an endpoint's place is impossible.
-        let sql = "WITH ep AS (
+        const SQL: &str = concat!(
+            "WITH ep AS (
                 SELECT w.id, w.event_types, w.feed_xid, w.feed_seq,
                        $1 - (SELECT count(*) FROM orderly_webhook_deliveries d
                              WHERE d.endpoint_id = w.id AND d.state = 'pending') AS room
                 FROM orderly_webhook_endpoints w
                 WHERE w.enabled FOR UPDATE SKIP LOCKED
             ), horizon AS (
-                SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
+                SELECT ",
+            feed_horizon!(),
+            " AS xmin
             ), batch AS (
                 SELECT ep.id AS endpoint_id, ep.event_types, ev.seq, ev.xid, ev.type
                 FROM ep CROSS JOIN horizon CROSS JOIN LATERAL (
@@ -184,8 +187,9 @@ impl WebhookStore for PgStore {
                       ORDER BY endpoint_id, xid DESC, seq DESC) last
                 WHERE w.id = last.endpoint_id
             )
-            SELECT count(*) FROM queued";
-        let row = self.writes().query_one(sql, &[&ahead]).await?;
+            SELECT count(*) FROM queued"
+        );
+        let row = self.writes().query_one(SQL, &[&ahead]).await?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 

@@ -2,6 +2,9 @@
 //! backlog oldest first after an outage, retries on the documented
 //! schedule until given up, re-sent on request, 410 Gone, private
 //! addresses refused, admin keys only.
+//!
+//! Each test has a database of its own, as the feed's tests do
+//! (`events::feed`): what the tests compare deliveries with is the feed.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -14,7 +17,7 @@ use crate::helpers::receiver::Receiver;
 use crate::helpers::{assert_problem, one_item, problem_fields, Api, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(
+on_both_backends!(own_database:
     every_event_arrives_signed_and_a_backlog_arrives_oldest_first => fast_retries,
     a_failing_receiver_is_retried_on_schedule_then_given_up_and_resent => failing_fast,
     a_receiver_answering_410_disables_its_endpoint => fast_retries,

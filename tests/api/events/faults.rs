@@ -122,7 +122,7 @@ async fn sigkill_with_deliveries_in_flight(backend: Backend) {
 /// died, so no duplicate is allowed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_three_instances_deliver_every_event_once() {
-    let app = TestApp::spawn_with(Backend::Postgres, fast_retries).await;
+    let app = TestApp::spawn_in_own_database(Backend::Postgres, fast_retries).await;
     let instances = [app.another_instance().await, app.another_instance().await];
     let apis: Vec<Api> = std::iter::once((*app).clone())
         .chain(instances.iter().map(|i| Api::at(i.address.clone())))

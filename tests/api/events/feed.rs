@@ -1,17 +1,25 @@
 //! `GET /api/v1/events`: one event per committed change, none for a
 //! refused one, in order, and a consumer following the cursor while
 //! writers race misses none.
+//!
+//! Each test has a database of its own: on PostgreSQL the feed waits for
+//! every write transaction of its database, so another test's transaction
+//! left open there on purpose would hold this one's events back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::events::deliveries::{fast_retries, until_received};
+use crate::helpers::database::TestDatabase;
+use crate::helpers::receiver::Receiver;
 use crate::helpers::{header, one_item, Backend, DbPool, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(
+on_both_backends!(own_database:
     each_committed_change_has_one_event_and_refused_ones_none,
     a_consumer_following_the_feed_during_concurrent_writes_sees_each_change_once,
     the_feed_filters_by_type_and_refuses_bad_queries,
@@ -291,7 +299,7 @@ async fn the_feed_filters_by_type_and_refuses_bad_queries(app: TestApp) {
 /// first. A feed by sequence number alone would skip it for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_event_still_in_an_open_transaction_is_not_skipped() {
-    let app = TestApp::spawn(Backend::Postgres).await;
+    let app = TestApp::spawn_in_own_database(Backend::Postgres, |_| {}).await;
     let (_, start) = app.drain_feed(None).await;
     assert!(start.is_none());
     let DbPool::Postgres(pool) = &app.db_pool else {
@@ -322,4 +330,52 @@ async fn postgres_an_event_still_in_an_open_transaction_is_not_skipped() {
         ["user.created", "user.created", "order.created"]
     );
     assert_eq!(events[0]["data"]["email"], "slow@example.com");
+}
+
+/// PostgreSQL: a write transaction open in another database of the same
+/// server (another service's, a forgotten session) cannot write an event
+/// here, so it does not hold the feed back, nor a webhook's queue. (The
+/// server-wide oldest transaction would: every change committed after it
+/// would wait until it ended.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_transaction_open_in_another_database_holds_nothing_back() {
+    let app = TestApp::spawn_in_own_database(Backend::Postgres, fast_retries).await;
+    let mut receiver = Receiver::on_a_free_port();
+    let (_, secret) = app.add_webhook(&receiver.url(), None).await;
+    receiver.with_secret(&secret).listen(200, 0).await;
+    let elsewhere = TestDatabase::create_own(Backend::Postgres).await;
+    let DbPool::Postgres(other) = elsewhere.pool().await else {
+        unreachable!("a PostgreSQL database")
+    };
+    let mut client = other.get().await.unwrap();
+    let open = client.transaction().await.unwrap();
+    let held: i64 = open
+        .query_one("SELECT pg_current_xact_id()::text::bigint", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let buyer = app.a_user().await;
+    app.create_order(buyer, one_item()).await;
+    let DbPool::Postgres(own) = &app.db_pool else {
+        unreachable!("a PostgreSQL app")
+    };
+    // The transaction elsewhere is older than the changes, and still runs.
+    let below: i64 = own
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM orderly_events WHERE xid > $1
+               AND pg_snapshot_xmin(pg_current_snapshot())::text::bigint <= $1",
+            &[&held],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(below, 2, "both events come after the open transaction");
+    let (events, _) = app.drain_feed(None).await;
+    assert_eq!(types(&events), ["user.created", "order.created"]);
+    let ids = events.iter().map(|e| e["id"].as_str().unwrap().to_owned());
+    until_received(&receiver, &ids.collect(), Duration::from_secs(10)).await;
+    open.rollback().await.unwrap();
 }

@@ -1,6 +1,8 @@
 //! Each test's own database, and the plain SQL tests run on it.
 //!
-//! PostgreSQL: a schema of its own in one shared database (`pg_schemas`).
+//! PostgreSQL: a schema of its own in one shared database (`pg_schemas`),
+//! or a whole database where another test's open transaction would
+//! disturb it.
 //! SQLite: a file in a temporary directory. Either is gone when the test
 //! ends, panics included.
 //!
@@ -29,6 +31,11 @@ pub enum TestDatabase {
     },
     Sqlite {
         dir: tempfile::TempDir,
+    },
+    /// A database of the test's own on the tests' server
+    /// (`pg_schemas::own_database`), dropped at the end.
+    OwnPostgres {
+        name: String,
     },
     /// A PostgreSQL database the test made itself (a throwaway cluster's).
     Given {
@@ -74,6 +81,18 @@ impl TestDatabase {
         }
     }
 
+    /// A database no other test uses, not even through a schema of its
+    /// own: on PostgreSQL, a whole database, which no other test's open
+    /// transaction touches.
+    pub async fn create_own(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::OwnPostgres {
+                name: pg_schemas::own_database().await,
+            },
+            Backend::Sqlite => Self::empty_sqlite(),
+        }
+    }
+
     fn empty_sqlite() -> Self {
         Self::Sqlite {
             dir: tempfile::tempdir().expect("a temp dir"),
@@ -84,6 +103,7 @@ impl TestDatabase {
     pub fn url(&self) -> String {
         match self {
             Self::Postgres { schema, .. } => pg_schemas::url(Some(schema)),
+            Self::OwnPostgres { name } => pg_schemas::database_url(name),
             Self::Sqlite { dir } => format!("sqlite://{}", dir.path().join("orderly.db").display()),
             Self::Given { url } => url.clone(),
         }
@@ -91,7 +111,7 @@ impl TestDatabase {
 
     pub async fn pool(&self) -> DbPool {
         match self {
-            Self::Postgres { .. } | Self::Given { .. } => {
+            Self::Postgres { .. } | Self::OwnPostgres { .. } | Self::Given { .. } => {
                 let mut config = deadpool_postgres::Config::new();
                 config.url = Some(without_tls_parameters(&self.url()));
                 let pool = config
@@ -136,20 +156,31 @@ fn without_tls_parameters(url: &str) -> String {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Self::Postgres { schema, claimed } = self {
-            // Drop runs outside async code (and during panics), so the
-            // clean-up gets a thread and a runtime of its own.
-            let (schema, claimed) = (schema.clone(), *claimed);
-            let cleanup = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime")
-                    .block_on(pg_schemas::release(&schema, claimed));
-            });
-            let _ = cleanup.join();
+        match self {
+            Self::Postgres { schema, claimed } => {
+                let (schema, claimed) = (schema.clone(), *claimed);
+                clean_up(async move || pg_schemas::release(&schema, claimed).await);
+            }
+            Self::OwnPostgres { name } => {
+                let name = name.clone();
+                clean_up(async move || pg_schemas::drop_own_database(&name).await);
+            }
+            Self::Sqlite { .. } | Self::Given { .. } => {}
         }
     }
+}
+
+/// Drop runs outside async code (and during panics), so a clean-up gets a
+/// thread and a runtime of its own.
+fn clean_up(work: impl AsyncFnOnce() + Send + 'static) {
+    let cleanup = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(work());
+    });
+    let _ = cleanup.join();
 }
 
 impl DbPool {

@@ -182,7 +182,7 @@ impl Running {
 /// backends; the database decides either way.
 fn shared_server_connections(database: &TestDatabase) -> &'static [(&'static str, &'static str)] {
     match database {
-        TestDatabase::Postgres { .. } => &[
+        TestDatabase::Postgres { .. } | TestDatabase::OwnPostgres { .. } => &[
             ("ORDERLY_PG_READ_CONNECTIONS", "1"),
             ("ORDERLY_PG_WRITE_CONNECTIONS", "2"),
             ("ORDERLY_POOL_SIZE", "4"),
